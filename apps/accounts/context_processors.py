@@ -1,0 +1,13 @@
+from apps.accounts.current import current_membership, memberships_of_request
+
+
+def current_team(request):
+    """`current_team`, `current_role` and `my_memberships` for the layout's team switcher."""
+    if not request.user.is_authenticated:
+        return {}
+    membership = current_membership(request)
+    return {
+        "my_memberships": memberships_of_request(request),
+        "current_team": membership.team if membership else None,
+        "current_role": membership.role if membership else None,
+    }

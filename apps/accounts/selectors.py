@@ -1,0 +1,65 @@
+"""Team-scoped reads. Every query of team-owned data goes through `scope_to_teams`.
+
+A user sees exactly the objects of the teams they belong to; an object of any other
+team is indistinguishable from one that does not exist (404, never 403).
+"""
+
+from django.db.models import QuerySet
+
+from apps.accounts.models import ApiToken, Membership, Team
+from apps.core.errors import NotFound
+
+
+def user_teams(user) -> QuerySet[Team]:
+    """The teams `user` is a member of (none for anonymous users)."""
+    if not getattr(user, "is_authenticated", False):
+        return Team.objects.none()
+    return Team.objects.filter(memberships__user=user)
+
+
+def scope_to_teams(queryset: QuerySet, user, *, via: str = "team") -> QuerySet:
+    """Restrict `queryset` to rows whose `via` team the user belongs to.
+
+    `via` is the path from the model to its Team ("team", or e.g. "version__model__team").
+    The membership test is a subquery, so it adds no join fan-out and no duplicates.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return queryset.none()
+    return queryset.filter(**{f"{via}__in": user_teams(user).values("pk")})
+
+
+def get_scoped_or_404(queryset: QuerySet, user, *, via: str = "team", **lookup):
+    """One object of the user's teams, or `NotFound` for anything else."""
+    try:
+        return scope_to_teams(queryset, user, via=via).get(**lookup)
+    except queryset.model.DoesNotExist:
+        raise NotFound(f"{queryset.model._meta.verbose_name.capitalize()} not found.") from None
+
+
+def team_for_user(user, slug: str) -> Team:
+    """The team with this slug if the user is in it, else `NotFound`."""
+    return get_scoped_or_404(Team.objects.select_related("quota__plan"), user, via="pk", slug=slug)
+
+
+def membership_of(user, team: Team) -> Membership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(user=user, team=team).first()
+
+
+def memberships_with_users() -> QuerySet[Membership]:
+    return Membership.objects.select_related("user").order_by("user__username")
+
+
+def team_memberships(team: Team) -> QuerySet[Membership]:
+    return memberships_with_users().filter(team=team)
+
+
+def user_memberships(user) -> QuerySet[Membership]:
+    if not getattr(user, "is_authenticated", False):
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+
+
+def user_tokens(user) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)

@@ -1,0 +1,27 @@
+"""The navigation bar, defined once. Each entry: label, URL name, path prefix that marks it active."""
+
+from django.urls import reverse
+
+NAVIGATION = [
+    ("Dashboard", "dashboard:home"),
+    ("Datasets", "dashboard:datasets"),
+    ("Models", "dashboard:models"),
+    ("Jobs", "dashboard:jobs"),
+    ("Experiments", "dashboard:experiments"),
+    ("Nodes", "dashboard:nodes"),
+    ("Deployments", "dashboard:deployments"),
+    ("Team", "accounts:current_team"),
+]
+
+
+def navigation(request):
+    if not request.user.is_authenticated:
+        return {}
+    items = []
+    for label, url_name in NAVIGATION:
+        url = reverse(url_name)
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        if label == "Team":
+            active = request.path.startswith("/team")
+        items.append({"label": label, "url": url, "active": active})
+    return {"nav_items": items}

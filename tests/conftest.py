@@ -1,0 +1,53 @@
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.personas import build_world
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's million rounds cost ~0.3 s per user; tests need no such protection."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle counters live in the cache; each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def api_as():
+    """api_as(user) -> an APIClient authenticated with a real bearer token of `user`."""
+    from tests.factories import bearer
+
+    def make(user):
+        client = APIClient()
+        client.credentials(**bearer(user))
+        return client
+
+    return make
+
+
+@pytest.fixture
+def page_as(client):
+    """page_as(user) -> the Django test client logged in as `user` (session auth)."""
+
+    def make(user):
+        client.force_login(user)
+        return client
+
+    return make

@@ -1,0 +1,54 @@
+"""Factories for test data. Teams come with their quota on the default plan."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from apps.accounts.models import Membership, Role, Team
+from apps.accounts.plans import quota_ensure
+from apps.accounts.tokens import token_create
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password(PASSWORD)
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ["slug"]
+        skip_postgeneration_save = True
+
+    slug = factory.Sequence(lambda n: f"team-{n}")
+    name = factory.LazyAttribute(lambda t: t.slug.replace("-", " ").title())
+    with_quota = factory.PostGeneration(lambda team, create, extracted, **kwargs: quota_ensure(team) if create else None)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = Role.MEMBER
+
+
+def member(team: Team, username: str, role: str = Role.MEMBER):
+    """A user named `username` with `role` in `team`."""
+    user = UserFactory(username=username)
+    MembershipFactory(user=user, team=team, role=role)
+    return user
+
+
+def bearer(user, name: str = "test") -> dict:
+    """Headers for the test client that authenticate as `user` with a fresh token."""
+    _, secret = token_create(user=user, name=name)
+    return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}

@@ -1,0 +1,72 @@
+"""The tenancy harness: every object route of every app is registered here.
+
+Each `TenantRoute` builds the URL of an object that belongs to Globex (Charlie's
+team). `tests/test_tenancy.py` then asserts, for every route and method, that
+- Alice (Acme's owner) gets 404, exactly as for an object that does not exist;
+- nobody logged in gets 401 (API) or the login redirect (pages);
+- Charlie himself gets a normal answer on GET, so a route cannot pass by 404ing everyone.
+`test_every_object_route_is_registered` fails when an app adds a URL with a
+parameter and does not plug it in here (or exempt it with a reason).
+
+A new app adds its routes to `TENANT_ROUTES` (and nothing else).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from apps.accounts.models import ApiToken
+from apps.accounts.tokens import token_create
+from tests.personas import World
+
+
+@dataclass(frozen=True)
+class TenantRoute:
+    name: str  # the URL name, namespaced ("api:team-detail")
+    url: Callable[[World], str]  # the URL of one of Globex's objects
+    methods: tuple[str, ...] = ("GET",)
+
+    @property
+    def is_api(self) -> bool:
+        return self.name.startswith("api:")
+
+
+def _charlie_token(world: World) -> ApiToken:
+    token, _ = token_create(user=world.charlie, name="charlie's script")
+    return token
+
+
+TENANT_ROUTES: list[TenantRoute] = [
+    # accounts: API
+    TenantRoute("api:team-detail", lambda w: reverse("api:team-detail", args=[w.globex.slug]), ("GET", "PATCH")),
+    TenantRoute("api:member-list", lambda w: reverse("api:member-list", args=[w.globex.slug]), ("GET", "POST")),
+    TenantRoute(
+        "api:member-detail",
+        lambda w: reverse("api:member-detail", args=[w.globex.slug, w.charlie.username]),
+        ("GET", "PATCH", "DELETE"),
+    ),
+    TenantRoute("api:token-detail", lambda w: reverse("api:token-detail", args=[_charlie_token(w).pk]), ("GET", "DELETE")),
+    # accounts: pages
+    TenantRoute("accounts:team", lambda w: reverse("accounts:team", args=[w.globex.slug])),
+    TenantRoute("accounts:team_rename", lambda w: reverse("accounts:team_rename", args=[w.globex.slug]), ("POST",)),
+    TenantRoute("accounts:member_add", lambda w: reverse("accounts:member_add", args=[w.globex.slug]), ("POST",)),
+    TenantRoute(
+        "accounts:member_role",
+        lambda w: reverse("accounts:member_role", args=[w.globex.slug, w.charlie.username]),
+        ("POST",),
+    ),
+    TenantRoute(
+        "accounts:member_remove",
+        lambda w: reverse("accounts:member_remove", args=[w.globex.slug, w.charlie.username]),
+        ("POST",),
+    ),
+    TenantRoute(
+        "accounts:token_revoke", lambda w: reverse("accounts:token_revoke", args=[_charlie_token(w).pk]), ("POST",)
+    ),
+]
+
+# URL names with parameters that do not address a team's object, and why.
+EXEMPT_ROUTES = {
+    "admin:*": "the Django admin is for operators (staff), not tenants",
+}
