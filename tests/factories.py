@@ -29,7 +29,9 @@ class TeamFactory(factory.django.DjangoModelFactory):
 
     slug = factory.Sequence(lambda n: f"team-{n}")
     name = factory.LazyAttribute(lambda t: t.slug.replace("-", " ").title())
-    with_quota = factory.PostGeneration(lambda team, create, extracted, **kwargs: quota_ensure(team) if create else None)
+    with_quota = factory.PostGeneration(
+        lambda team, create, extracted, **kwargs: quota_ensure(team) if create else None
+    )
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

@@ -46,7 +46,9 @@ TENANT_ROUTES: list[TenantRoute] = [
         lambda w: reverse("api:member-detail", args=[w.globex.slug, w.charlie.username]),
         ("GET", "PATCH", "DELETE"),
     ),
-    TenantRoute("api:token-detail", lambda w: reverse("api:token-detail", args=[_charlie_token(w).pk]), ("GET", "DELETE")),
+    TenantRoute(
+        "api:token-detail", lambda w: reverse("api:token-detail", args=[_charlie_token(w).pk]), ("GET", "DELETE")
+    ),
     # accounts: pages
     TenantRoute("accounts:team", lambda w: reverse("accounts:team", args=[w.globex.slug])),
     TenantRoute("accounts:team_rename", lambda w: reverse("accounts:team_rename", args=[w.globex.slug]), ("POST",)),

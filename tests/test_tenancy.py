@@ -6,7 +6,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tests.factories import bearer
 from tests.tenancy import EXEMPT_ROUTES, TENANT_ROUTES
 
-CASES = [pytest.param(route, method, id=f"{route.name}-{method}") for route in TENANT_ROUTES for method in route.methods]
+CASES = [
+    pytest.param(route, method, id=f"{route.name}-{method}") for route in TENANT_ROUTES for method in route.methods
+]
 
 
 def _request(client, method, url, **extra):

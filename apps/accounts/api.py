@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import services, tokens
 from apps.accounts.filters import MemberFilter, TeamFilter, TokenFilter
-from apps.accounts.models import Membership
+from apps.accounts.models import ApiToken, Membership, Team
 from apps.accounts.selectors import (
     memberships_with_users,
     team_for_user,
@@ -31,17 +31,25 @@ from apps.accounts.serializers import (
     TokenCreateSerializer,
     TokenSerializer,
 )
+from apps.core.api.views import ScopedQuerysetMixin
 
 
-class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class TokenViewSet(
+    ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Your personal API tokens. Creating one takes a username and password (no session)."""
 
+    model = ApiToken
     serializer_class = TokenSerializer
     filterset_class = TokenFilter
     ordering_fields = ["created_at", "name", "last_used_at", "expires_at"]
     throttle_scope = "token_create"
 
-    def get_queryset(self):
+    def scoped_queryset(self):
         return user_tokens(self.request.user)
 
     def get_permissions(self):
@@ -80,6 +88,7 @@ def _teams_with_role(user):
 
 
 class TeamViewSet(
+    ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -88,12 +97,13 @@ class TeamViewSet(
 ):
     """The caller's teams. The detail shows members, quota limits and usage."""
 
+    model = Team
     lookup_field = "slug"
     filterset_class = TeamFilter
     ordering_fields = ["name", "slug", "created_at"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def get_queryset(self):
+    def scoped_queryset(self):
         teams = _teams_with_role(self.request.user)
         if self.action != "list":
             members = Prefetch("memberships", queryset=memberships_with_users())
@@ -121,10 +131,11 @@ class TeamViewSet(
         return Response(self._detail(slug))
 
     def _detail(self, slug):
-        return TeamDetailSerializer(self.get_queryset().get(slug=slug)).data
+        return TeamDetailSerializer(self.scoped_queryset().get(slug=slug)).data
 
 
 class MemberViewSet(
+    ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -134,6 +145,7 @@ class MemberViewSet(
 ):
     """Members of one of the caller's teams. Admins add, re-role and remove; anyone may leave."""
 
+    model = Membership
     serializer_class = MemberSerializer
     filterset_class = MemberFilter
     ordering_fields = ["username", "role", "joined_at"]
@@ -147,7 +159,7 @@ class MemberViewSet(
             self._team = team_for_user(self.request.user, self.kwargs["team_slug"])
         return self._team
 
-    def get_queryset(self):
+    def scoped_queryset(self):
         return team_memberships(self.get_team()).annotate(username=F("user__username"), joined_at=F("created_at"))
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})

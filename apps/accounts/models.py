@@ -97,6 +97,14 @@ class Plan(models.Model):
     def __str__(self):
         return self.name
 
+    def get_constraints(self):
+        # Marking a plan default moves the mark from the previous default (plans.plan_save),
+        # so validation skips the single-default constraint: it is the database's safety net.
+        return [
+            (model, [c for c in constraints if c.name != "plan_single_default"])
+            for model, constraints in super().get_constraints()
+        ]
+
 
 QUOTA_LIMITS = ("max_concurrent_gpus", "max_running_jobs", "gpu_hours_per_month", "storage_bytes")
 

@@ -18,7 +18,7 @@ def form_errors_text(form) -> str:
     parts = []
     for field, errors in form.errors.items():
         text = " ".join(errors)
-        parts.append(text if field == "__all__" else f"{form.fields[field].label or field}: {text}")
+        parts.append(text if field == "__all__" else f"{form[field].label}: {text}")
     return "; ".join(parts)
 
 
