@@ -15,7 +15,8 @@ NAVIGATION = [
 
 
 def navigation(request):
-    if not request.user.is_authenticated:
+    # Handlers outside the middleware (e.g. the static files handler's 404) have no user.
+    if not getattr(getattr(request, "user", None), "is_authenticated", False):
         return {}
     items = []
     for label, url_name in NAVIGATION:
