@@ -5,6 +5,15 @@ from rest_framework.test import APIClient
 from tests.personas import build_world
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """No persistent connections in tests: a live server's request threads would keep
+    theirs open and PostgreSQL could not drop the test database at the end."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2's million rounds cost ~0.3 s per user; tests need no such protection."""

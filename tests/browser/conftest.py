@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags for a closed network and for running as root: without the background-networking
@@ -47,6 +48,10 @@ def browser_context(chromium_path, tmp_path):
             yield context
         finally:
             context.close()
+            # ORM calls made while Playwright's loop runs get their own connection (Django
+            # keys connections by async context); close it, or PostgreSQL cannot drop the
+            # test database at the end of the session.
+            connections.close_all()
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
