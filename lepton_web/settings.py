@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_q",
     "apps.core",
     "apps.accounts",
+    "apps.datasets",
     "apps.dashboard",
 ]
 
@@ -170,6 +171,17 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+LEPTON_CACHE_DIR = Path(env_str("LEPTON_CACHE_DIR", str(VAR_DIR / "cache")))
+
+# --- Datasets ----------------------------------------------------------------------------
+LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_BYTES", 2 * 1024**3)
+LEPTON_INGEST_STALE_SECONDS = env_int("LEPTON_INGEST_STALE_SECONDS", 300)
+LEPTON_INGEST_MAX_ATTEMPTS = env_int("LEPTON_INGEST_MAX_ATTEMPTS", 3)
+LEPTON_INGEST_LIMITS = {
+    "zip_max_entries": env_int("LEPTON_ZIP_MAX_ENTRIES", 200_000),
+    "zip_max_total_bytes": env_int("LEPTON_ZIP_MAX_TOTAL_BYTES", 4 * 1024**3),
+    "zip_max_entry_bytes": env_int("LEPTON_ZIP_MAX_ENTRY_BYTES", 64 * 1024**2),
+}
 
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -205,7 +217,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"QuotaLimitEnum": "apps.accounts.models.QUOTA_LIMITS"},
+    "ENUM_NAME_OVERRIDES": {
+        "QuotaLimitEnum": "apps.accounts.models.QUOTA_LIMITS",
+        "SourceFormatEnum": "apps.datasets.models.SourceFormat",
+    },
 }
 
 # --- Site --------------------------------------------------------------------------------------

@@ -21,6 +21,13 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Each test stores its files in its own folder (and can check what is left there)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.LEPTON_CACHE_DIR = tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters live in the cache; each test starts with none."""
     cache.clear()

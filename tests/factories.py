@@ -54,3 +54,28 @@ def bearer(user, name: str = "test") -> dict:
     """Headers for the test client that authenticate as `user` with a fresh token."""
     _, secret = token_create(user=user, name=name)
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+def dataset_with_version(team, *, bundled: str = "iris", name: str | None = None, creator=None, params=None):
+    """A dataset of `team` with one version ingested from a bundled set, the way a worker would."""
+    from apps.datasets import services
+    from apps.datasets.models import Dataset, DatasetVersion, Task
+    from apps.datasets.sources import validate_options
+
+    task = Task.IMAGE_CLASSIFICATION if bundled == "digits" else Task.TABULAR_CLASSIFICATION
+    dataset = Dataset.objects.create(
+        team=team, name=name or f"{bundled}-{Dataset.objects.count()}", task=task, created_by=creator
+    )
+    options = validate_options("bundled", task, {"name": bundled, "params": params or {}})
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=1,
+        source_format="bundled",
+        source_name=bundled,
+        source_options=options,
+        attempts=1,
+        created_by=creator,
+    )
+    services.version_ingest(version.pk, 1)
+    version.refresh_from_db()
+    return dataset, version

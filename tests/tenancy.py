@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from apps.accounts.models import ApiToken
 from apps.accounts.tokens import token_create
+from tests.factories import dataset_with_version
 from tests.personas import World
 
 
@@ -66,6 +67,33 @@ TENANT_ROUTES: list[TenantRoute] = [
     TenantRoute(
         "accounts:token_revoke", lambda w: reverse("accounts:token_revoke", args=[_charlie_token(w).pk]), ("POST",)
     ),
+]
+
+
+def _globex_digits(world: World):
+    """Globex's image dataset with a ready version (made once per test)."""
+    if not hasattr(world, "_globex_digits"):
+        world._globex_digits = dataset_with_version(world.globex, bundled="digits", creator=world.charlie)
+    return world._globex_digits
+
+
+def _dataset_url(name: str, *extra):
+    return lambda w: reverse(name, args=[_globex_digits(w)[0].pk, *extra])
+
+
+TENANT_ROUTES += [
+    # datasets: API
+    TenantRoute("api:dataset-detail", _dataset_url("api:dataset-detail"), ("GET", "DELETE")),
+    TenantRoute("api:dataset-version-list", _dataset_url("api:dataset-version-list"), ("GET", "POST")),
+    TenantRoute("api:dataset-version-detail", _dataset_url("api:dataset-version-detail", 1)),
+    TenantRoute("api:dataset-version-preview", _dataset_url("api:dataset-version-preview", 1)),
+    TenantRoute("api:dataset-version-download", _dataset_url("api:dataset-version-download", 1)),
+    TenantRoute("api:dataset-version-preview-image", _dataset_url("api:dataset-version-preview-image", 1)),
+    # datasets: pages
+    TenantRoute("datasets:detail", _dataset_url("datasets:detail")),
+    TenantRoute("datasets:delete", _dataset_url("datasets:delete"), ("POST",)),
+    TenantRoute("datasets:version_create", _dataset_url("datasets:version_create"), ("POST",)),
+    TenantRoute("datasets:version_status", _dataset_url("datasets:version_status", 1)),
 ]
 
 # URL names with parameters that do not address a team's object, and why.

@@ -4,7 +4,7 @@ from django.urls import reverse
 
 NAVIGATION = [
     ("Dashboard", "dashboard:home"),
-    ("Datasets", "dashboard:datasets"),
+    ("Datasets", "datasets:list"),
     ("Models", "dashboard:models"),
     ("Jobs", "dashboard:jobs"),
     ("Experiments", "dashboard:experiments"),

@@ -1,0 +1,123 @@
+"""CSV with a header row: numeric feature columns and one label column (default: the last).
+
+Parsed in chunks by pandas' C parser, so memory holds the output features plus one
+chunk whatever the file size. Problems are reported with their place: "row 12, column
+'ash': 'n/a' is not a number". Rows count data rows from 1 (the header is line 1).
+"""
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from apps.datasets.ingest.errors import IngestError
+from apps.datasets.ingest.limits import DEFAULT_LIMITS, IngestLimits
+from apps.datasets.ingest.source import TABULAR, SourceData
+
+CHUNK_ROWS = 20_000
+
+
+def _header(path: Path, limits: IngestLimits) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = next(csv.reader(handle), None)
+    if not header or all(not name.strip() for name in header):
+        raise IngestError("the CSV file is empty: it needs a header row and data rows")
+    names = [name.strip() for name in header]
+    if len(names) > limits.max_columns:
+        raise IngestError(f"the CSV has {len(names)} columns; at most {limits.max_columns} are allowed")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise IngestError(f"the header repeats column names: {', '.join(duplicates)}")
+    if any(not name for name in names):
+        raise IngestError(f"the header has an unnamed column (column {names.index('') + 1})")
+    return names
+
+
+def _locate_non_number(path: Path, columns: list[str], features: list[str], first_row: int) -> str:
+    """Re-read one chunk as text to name the first cell that is not a number."""
+    frame = pd.read_csv(
+        path,
+        names=columns,
+        header=0,
+        skiprows=range(1, first_row),
+        nrows=CHUNK_ROWS,
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+    )
+    for offset, row in enumerate(frame[features].itertuples(index=False)):
+        for name, cell in zip(features, row, strict=True):
+            try:
+                float(cell)
+            except ValueError:
+                if cell.strip():
+                    return f"row {first_row + offset}, column '{name}': '{cell[:40]}' is not a number"
+    return f"a value in rows {first_row}-{first_row + CHUNK_ROWS - 1} is not a number"
+
+
+def _check_finite(values: np.ndarray, features: list[str], first_row: int) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        kind = "empty or NaN" if np.isnan(values[rows[0], cols[0]]) else "infinite"
+        more = f" ({len(rows) - 1} more missing, NaN or infinite cells follow)" if len(rows) > 1 else ""
+        raise IngestError(f"row {first_row + rows[0]}, column '{features[cols[0]]}': the cell is {kind}{more}")
+
+
+def _check_labels(labels: pd.Series, label: str, first_row: int) -> np.ndarray:
+    missing = labels.isna().to_numpy() | (labels.astype(str).str.strip() == "").to_numpy()
+    if missing.any():
+        raise IngestError(f"row {first_row + int(np.argmax(missing))}, column '{label}': the label is empty")
+    return labels.astype(str).str.strip().to_numpy()
+
+
+def read_csv(
+    path: Path,
+    *,
+    label_column: str | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
+    progress: Callable[[float, str], None] = lambda fraction, message: None,
+) -> SourceData:
+    columns = _header(path, limits)
+    label = (label_column or "").strip() or columns[-1]
+    if label not in columns:
+        raise IngestError(f"label column '{label}' is not in the header; columns: {', '.join(columns[:20])}")
+    features = [name for name in columns if name != label]
+    if not features:
+        raise IngestError("the CSV has no feature columns besides the label")
+    dtypes = dict.fromkeys(features, np.float64) | {label: str}
+    chunks, labels, first_row, size = [], [], 1, max(path.stat().st_size, 1)
+    with path.open("rb") as handle:
+        reader = pd.read_csv(handle, names=columns, header=0, dtype=dtypes, chunksize=CHUNK_ROWS, encoding="utf-8-sig")
+        while True:
+            try:
+                frame = next(reader)
+            except StopIteration:
+                break
+            except ValueError as error:
+                if isinstance(error, pd.errors.ParserError):
+                    raise IngestError(
+                        f"the CSV is malformed: {str(error).replace('Error tokenizing data. ', '').strip()}"
+                    ) from None
+                raise IngestError(_locate_non_number(path, columns, features, first_row)) from None
+            if frame.empty:
+                continue
+            values = frame[features].to_numpy(dtype=np.float64)
+            _check_finite(values, features, first_row)
+            chunks.append(values.astype(np.float32))
+            labels.append(_check_labels(frame[label], label, first_row))
+            first_row += len(frame)
+            if first_row - 1 > limits.max_samples:
+                raise IngestError(f"the CSV has more than {limits.max_samples} rows")
+            progress(handle.tell() / size, f"parsed {first_row - 1:,} rows")
+    if not chunks:
+        raise IngestError("the CSV has a header but no data rows")
+    return SourceData(
+        kind=TABULAR,
+        chunks=chunks,
+        labels=np.concatenate(labels),
+        sample_shape=(len(features),),
+        feature_names=features,
+    )

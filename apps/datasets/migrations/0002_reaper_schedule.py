@@ -1,0 +1,22 @@
+"""Every minute, re-dispatch (or fail) ingests whose worker went silent."""
+
+from django.db import migrations
+
+NAME = "datasets: reap stale ingests"
+
+
+def schedule(apps, schema_editor):
+    Schedule = apps.get_model("django_q", "Schedule")
+    Schedule.objects.update_or_create(
+        name=NAME,
+        defaults={"func": "apps.datasets.tasks.reap_stale_versions", "schedule_type": "I", "minutes": 1, "repeats": -1},
+    )
+
+
+def unschedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name=NAME).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("datasets", "0001_initial"), ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more")]
+    operations = [migrations.RunPython(schedule, unschedule)]

@@ -1,0 +1,60 @@
+"""Team-scoped reads of datasets, versions, previews and the torch loader."""
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
+from apps.core.charts import bar_chart
+from apps.core.storage import local_path
+from apps.datasets.loading import VersionSplit, load_splits
+from apps.datasets.models import Dataset, DatasetVersion
+
+
+def datasets_for_user(user) -> QuerySet[Dataset]:
+    """The user's datasets with version count, stored bytes and the latest version's status."""
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
+    return (
+        scope_to_teams(Dataset.objects.all(), user)
+        .select_related("team", "created_by")
+        .annotate(
+            version_count=Count("versions"),
+            total_bytes=Coalesce(Sum("versions__bytes"), Value(0), output_field=IntegerField()),
+            latest_number=Subquery(latest.values("number")[:1]),
+            latest_status=Subquery(latest.values("status")[:1]),
+        )
+    )
+
+
+def dataset_for_user(user, pk) -> Dataset:
+    return get_scoped_or_404(Dataset.objects.select_related("team"), user, pk=pk)
+
+
+def dataset_versions(dataset: Dataset) -> QuerySet[DatasetVersion]:
+    return dataset.versions.select_related("created_by").order_by("-number")
+
+
+def version_for_user(user, dataset_pk, number) -> DatasetVersion:
+    return get_scoped_or_404(
+        DatasetVersion.objects.select_related("dataset__team", "created_by"),
+        user,
+        via="dataset__team",
+        dataset_id=dataset_pk,
+        number=number,
+    )
+
+
+def latest_ready_version(dataset: Dataset) -> DatasetVersion | None:
+    return dataset.versions.filter(status=DatasetVersion.Status.READY).order_by("-number").first()
+
+
+def version_splits(version: DatasetVersion) -> tuple[VersionSplit, VersionSplit, VersionSplit]:
+    """(train, val, test) torch datasets of a ready version, memory-mapped from its file."""
+    if version.status != DatasetVersion.Status.READY:
+        raise ValueError(f"{version} is {version.status}, not ready")
+    return load_splits(local_path(version.artifact))
+
+
+def class_count_chart(version: DatasetVersion) -> dict:
+    return bar_chart(
+        version.class_names, version.class_counts, title="Samples per class", x_title="class", y_title="samples"
+    )

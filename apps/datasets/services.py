@@ -1,0 +1,283 @@
+"""Every write to datasets: create, delete, add versions, and the ingest a worker runs.
+
+Roles: members and above create datasets and add versions; deleting a dataset takes
+an admin or the member who created it; viewers read.
+"""
+
+import logging
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.accounts.models import Role, Team, UsageRecord
+from apps.accounts.quotas import check_quota, usage_record
+from apps.accounts.services import require_role
+from apps.core.errors import ApplicationError, Conflict, PermissionDenied
+from apps.core.leases import LeaseLost, ProgressReporter, lease_claim, lease_dispatch, lease_write, stale_leases
+from apps.core.queue import enqueue_on_commit
+from apps.core.storage import delete_stored, local_path, scratch_path, store_file
+from apps.datasets.ingest.errors import IngestError
+from apps.datasets.ingest.pipeline import build_version_file
+from apps.datasets.ingest.source import IMAGE
+from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
+from apps.datasets.sources import read_source, validate_options
+
+logger = logging.getLogger(__name__)
+INGEST_TASK = "apps.datasets.tasks.ingest_version"
+
+
+@transaction.atomic
+def dataset_create(*, actor, team: Team, name: str, task: str, description: str = "") -> Dataset:
+    require_role(actor, team, Role.MEMBER)
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A dataset needs a name.", fields={"name": ["This field is required."]})
+    if task not in Task.values:
+        raise ApplicationError(
+            f"Unknown task '{task}'; use one of {', '.join(Task.values)}.", fields={"task": ["Unknown task."]}
+        )
+    if Dataset.objects.filter(team=team, name=name).exists():
+        raise Conflict(f"Team {team.slug} already has a dataset named '{name}'.", fields={"name": ["Already taken."]})
+    return Dataset.objects.create(team=team, name=name[:100], task=task, description=description, created_by=actor)
+
+
+def dataset_delete(*, actor, dataset: Dataset) -> None:
+    """Delete a dataset with its versions and files; the storage is given back to the quota."""
+    membership = require_role(actor, dataset.team, Role.MEMBER)
+    if not membership.has_role(Role.ADMIN) and dataset.created_by_id != actor.pk:
+        raise PermissionDenied("Only an admin or the member who created this dataset can delete it.")
+    with transaction.atomic():
+        versions = list(dataset.versions.all())
+        for version in versions.copy():
+            if version.bytes:
+                usage_record(
+                    team=dataset.team,
+                    kind=UsageRecord.Kind.STORAGE_BYTES,
+                    amount=-version.bytes,
+                    source=f"dataset_version:{version.pk}:deleted",
+                )
+        dataset.delete()
+        names = [name for v in versions for name in (v.artifact, v.preview_image, v.upload)]
+        transaction.on_commit(lambda: delete_stored(*names))
+
+
+def _next_number(dataset: Dataset) -> int:
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()  # serialize version numbering
+    return (dataset.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+
+
+def _create_version(
+    *, actor, dataset: Dataset, source_format: str, source_name: str, options: dict, upload="", upload_bytes=0
+) -> DatasetVersion:
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=_next_number(dataset),
+        source_format=source_format,
+        source_name=source_name[:255],
+        source_options=options,
+        upload=upload,
+        upload_bytes=upload_bytes,
+        split_seed=options.get("seed", 0),
+        created_by=actor,
+        attempts=1,
+        heartbeat_at=timezone.now(),
+    )
+    enqueue_on_commit(INGEST_TASK, version.pk, 1, group="ingest")
+    return version
+
+
+def guess_format(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    formats = {".csv": SourceFormat.CSV, ".npz": SourceFormat.NPZ, ".zip": SourceFormat.IMAGE_ZIP}
+    if suffix not in formats:
+        raise ApplicationError(
+            f"Cannot tell the format of '{filename}'; upload a .csv, .npz or .zip, or name the format.",
+            fields={"format": ["Unknown format."]},
+        )
+    return formats[suffix]
+
+
+def version_upload(
+    *, actor, dataset: Dataset, uploaded_file, source_format: str | None, options: dict
+) -> DatasetVersion:
+    """A new version from an uploaded file; the file is checked and converted by a worker."""
+    require_role(actor, dataset.team, Role.MEMBER)
+    source_format = source_format or guess_format(uploaded_file.name)
+    options = validate_options(source_format, dataset.task, options)
+    with transaction.atomic():
+        check_quota(dataset.team, storage_bytes=uploaded_file.size)
+        name = f"uploads/{dataset.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix.lower()}"
+        stored = store_upload(uploaded_file, name)
+        try:
+            return _create_version(
+                actor=actor,
+                dataset=dataset,
+                source_format=source_format,
+                source_name=uploaded_file.name,
+                options=options,
+                upload=stored,
+                upload_bytes=uploaded_file.size,
+            )
+        except Exception:
+            delete_stored(stored)
+            raise
+
+
+def store_upload(uploaded_file, name: str) -> str:
+    """Move the request's temp file into storage (a rename when both are on one disk)."""
+    return default_storage.save(name, uploaded_file)
+
+
+@transaction.atomic
+def version_bundled(*, actor, dataset: Dataset, name: str, params: dict | None = None, seed: int = 0) -> DatasetVersion:
+    """A new version from a bundled set (scikit-learn's or synthetic)."""
+    require_role(actor, dataset.team, Role.MEMBER)
+    options = validate_options(SourceFormat.BUNDLED, dataset.task, {"name": name, "params": params or {}, "seed": seed})
+    return _create_version(
+        actor=actor, dataset=dataset, source_format=SourceFormat.BUNDLED, source_name=name, options=options
+    )
+
+
+# --- the worker's side --------------------------------------------------------------------
+
+
+def version_ingest(version_id: int, attempt: int) -> None:
+    """Run attempt `attempt` of a version's ingest; a stale or duplicate attempt does nothing."""
+    if not lease_claim(DatasetVersion, version_id, attempt=attempt, active=DatasetVersion.ACTIVE):
+        logger.info("dataset version %s: attempt %s is not ours to run", version_id, attempt)
+        return
+    version = DatasetVersion.objects.select_related("dataset__team").get(pk=version_id)
+
+    def write(fraction: float, message: str) -> None:
+        lease_write(
+            DatasetVersion,
+            version_id,
+            attempt=attempt,
+            active=DatasetVersion.ACTIVE,
+            progress=fraction,
+            progress_message=message[:200],
+        )
+
+    report = ProgressReporter(write)
+    try:
+        with scratch_path(".safetensors") as out, scratch_path(".png") as preview:
+            source = read_source(
+                version,
+                local_path(version.upload) if version.upload else None,
+                progress=lambda f, m: report(0.6 * f, m),
+            )
+            result = build_version_file(
+                source,
+                out_path=out,
+                preview_path=preview,
+                seed=version.split_seed,
+                progress=lambda f, m: report(0.6 + 0.35 * f, m),
+            )
+            _finish_ready(version, attempt, result, out, preview if source.kind == IMAGE else None)
+    except LeaseLost:
+        logger.warning("dataset version %s: attempt %s lost its lease; a newer attempt owns it", version_id, attempt)
+    except IngestError as error:
+        _finish_failed(version, attempt, error.message)
+    except Exception as error:
+        logger.exception("dataset version %s: ingest crashed", version_id)
+        _finish_failed(version, attempt, f"internal error while ingesting ({type(error).__name__}); see the server log")
+
+
+def _artifact_names(version: DatasetVersion) -> tuple[str, str]:
+    base = f"datasets/{version.dataset.team_id}/{version.dataset_id}/v{version.number}-{uuid.uuid4().hex[:8]}"
+    return f"{base}.safetensors", f"{base}-preview.png"
+
+
+def _finish_ready(version, attempt, result, out: Path, preview: Path | None) -> None:
+    artifact_name, preview_name = _artifact_names(version)
+    stored = []
+    try:
+        with transaction.atomic():
+            check_quota(version.dataset.team, storage_bytes=result.bytes)
+            stored.append(store_file(out, artifact_name))
+            if preview is not None:
+                stored.append(store_file(preview, preview_name))
+            lease_write(
+                DatasetVersion,
+                version.pk,
+                attempt=attempt,
+                active=DatasetVersion.ACTIVE,
+                status=DatasetVersion.Status.READY,
+                progress=1.0,
+                progress_message="ready",
+                artifact=artifact_name,
+                preview_image=preview_name if preview is not None else "",
+                sha256=result.sha256,
+                bytes=result.bytes,
+                sample_count=result.sample_count,
+                sample_shape=result.sample_shape,
+                feature_names=result.feature_names,
+                class_names=result.class_names,
+                class_counts=result.class_counts,
+                split_counts=result.split_counts,
+                preprocessing=result.preprocessing,
+                preview=result.preview,
+                upload="",
+                finished_at=timezone.now(),
+            )
+            usage_record(
+                team=version.dataset.team,
+                kind=UsageRecord.Kind.STORAGE_BYTES,
+                amount=result.bytes,
+                source=f"dataset_version:{version.pk}",
+            )
+    except Exception as error:
+        delete_stored(*stored)
+        if hasattr(error, "limit"):  # QuotaExceeded: the finished file does not fit the team's storage
+            _finish_failed(version, attempt, error.message)
+            return
+        raise
+    delete_stored(version.upload)
+
+
+def _finish_failed(version, attempt: int, message: str) -> None:
+    """Fail the version with `message`; it keeps nothing but the message."""
+    try:
+        lease_write(
+            DatasetVersion,
+            version.pk,
+            attempt=attempt,
+            active=DatasetVersion.ACTIVE,
+            status=DatasetVersion.Status.FAILED,
+            error=message,
+            upload="",
+            finished_at=timezone.now(),
+        )
+    except LeaseLost:
+        return
+    delete_stored(version.upload)
+
+
+def versions_reap_stale() -> int:
+    """Re-dispatch ingests whose worker went silent, or fail them after the last attempt."""
+    stale = stale_leases(
+        DatasetVersion.objects.filter(DatasetVersion.ACTIVE), older_than_seconds=settings.LEPTON_INGEST_STALE_SECONDS
+    )
+    count = 0
+    for version in stale:
+        can_retry = version.attempts < settings.LEPTON_INGEST_MAX_ATTEMPTS and (
+            version.upload or version.source_format == SourceFormat.BUNDLED
+        )
+        if can_retry:
+            attempt = lease_dispatch(
+                DatasetVersion, version.pk, from_attempt=version.attempts, active=DatasetVersion.ACTIVE
+            )
+            if attempt is not None:
+                enqueue_on_commit(INGEST_TASK, version.pk, attempt, group="ingest")
+                count += 1
+        else:
+            _finish_failed(
+                version, version.attempts, f"ingest stopped: no worker finished it after {version.attempts} attempt(s)"
+            )
+            count += 1
+    return count
