@@ -78,7 +78,7 @@ def test_images_are_scaled_to_unit_range_and_tables_standardized_on_train(tmp_pa
     assert x.max() <= 1.0
     assert digits.preprocessing["kind"] == "scale"
 
-    wine, out = _build(load_bundled("wine"), tmp_path)
+    _, out = _build(load_bundled("wine"), tmp_path)
     x, _ = load_splits(out)[0].tensors()
     assert torch.allclose(x.mean(0), torch.zeros(13), atol=1e-4)
     assert torch.allclose(x.std(0, unbiased=False), torch.ones(13), atol=1e-3)
