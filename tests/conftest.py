@@ -67,3 +67,16 @@ def page_as(client):
         return client
 
     return make
+
+
+@pytest.fixture
+def run_tasks(monkeypatch, django_capture_on_commit_callbacks):
+    """`with run_tasks(): ...` runs the tasks queued on commit inside the block, inline.
+
+    django-q2's sync mode executes a queued task in this process, as a worker would; the
+    on-commit capture makes the commit callbacks fire inside the test's transaction.
+    """
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    return lambda: django_capture_on_commit_callbacks(execute=True)

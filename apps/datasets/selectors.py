@@ -22,6 +22,7 @@ def datasets_for_user(user) -> QuerySet[Dataset]:
             latest_number=Subquery(latest.values("number")[:1]),
             latest_status=Subquery(latest.values("status")[:1]),
         )
+        .order_by("name", "pk")
     )
 
 

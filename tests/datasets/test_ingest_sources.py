@@ -103,7 +103,8 @@ def test_csv_label_column_can_be_named(tmp_path):
     source = read_csv(path, label_column="kind")
 
     assert source.feature_names == ["a", "b", "c"]
-    assert sorted(set(source.labels)) == ["setosa", "versicolor", "virginica"]
+    assert source.class_names == ["setosa", "versicolor", "virginica"]
+    assert source.labels.tolist() == [0] * 5 + [1] * 5 + [2] * 5
 
 
 def test_csv_is_parsed_in_chunks(tmp_path, monkeypatch):

@@ -101,7 +101,8 @@ def test_every_family_trains_saves_reloads_and_exports(family, dataset, params, 
     reloaded.load_state_dict(load_file(tmp_path / "weights.safetensors"))
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, reloaded.state_dict()[name]), name
-    model.eval(), reloaded.eval()
+    model.eval()
+    reloaded.eval()
     with torch.inference_mode():
         assert torch.equal(model(x), reloaded(x))
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from apps.datasets.ingest.errors import IngestError
+from apps.datasets.ingest.labels import encode_labels
 from apps.datasets.ingest.limits import DEFAULT_LIMITS, IngestLimits
 from apps.datasets.ingest.source import TABULAR, SourceData
 
@@ -67,10 +68,29 @@ def _check_finite(values: np.ndarray, features: list[str], first_row: int) -> No
 
 
 def _check_labels(labels: pd.Series, label: str, first_row: int) -> np.ndarray:
-    missing = labels.isna().to_numpy() | (labels.astype(str).str.strip() == "").to_numpy()
+    text = labels.astype(str).str.strip()
+    missing = labels.isna().to_numpy() | (text == "").to_numpy()
     if missing.any():
         raise IngestError(f"row {first_row + int(np.argmax(missing))}, column '{label}': the label is empty")
-    return labels.astype(str).str.strip().to_numpy()
+    return text.to_numpy()
+
+
+class LabelCodes:
+    """Label text to small integer codes, chunk by chunk: memory holds one code per row, not its text."""
+
+    def __init__(self):
+        self.vocabulary: dict[str, int] = {}
+
+    def encode(self, text: np.ndarray) -> np.ndarray:
+        uniques, inverse = np.unique(text, return_inverse=True)
+        codes = np.array([self.vocabulary.setdefault(str(u), len(self.vocabulary)) for u in uniques], dtype=np.int64)
+        return codes[inverse.reshape(-1)]
+
+    def finish(self, codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """(class index per row, class names) with the classes in natural order."""
+        names = list(self.vocabulary)
+        order, sorted_names = encode_labels(np.array(names))
+        return order[codes], sorted_names
 
 
 def read_csv(
@@ -87,8 +107,9 @@ def read_csv(
     features = [name for name in columns if name != label]
     if not features:
         raise IngestError("the CSV has no feature columns besides the label")
-    dtypes = dict.fromkeys(features, np.float64) | {label: str}
-    chunks, labels, first_row, size = [], [], 1, max(path.stat().st_size, 1)
+    dtypes = dict.fromkeys(features, np.float32) | {label: str}
+    chunks, codes, first_row, size = [], [], 1, max(path.stat().st_size, 1)
+    label_codes = LabelCodes()
     with path.open("rb") as handle:
         reader = pd.read_csv(handle, names=columns, header=0, dtype=dtypes, chunksize=CHUNK_ROWS, encoding="utf-8-sig")
         while True:
@@ -104,20 +125,22 @@ def read_csv(
                 raise IngestError(_locate_non_number(path, columns, features, first_row)) from None
             if frame.empty:
                 continue
-            values = frame[features].to_numpy(dtype=np.float64)
+            values = frame[features].to_numpy(dtype=np.float32)
             _check_finite(values, features, first_row)
-            chunks.append(values.astype(np.float32))
-            labels.append(_check_labels(frame[label], label, first_row))
+            chunks.append(values)
+            codes.append(label_codes.encode(_check_labels(frame[label], label, first_row)))
             first_row += len(frame)
             if first_row - 1 > limits.max_samples:
                 raise IngestError(f"the CSV has more than {limits.max_samples} rows")
             progress(handle.tell() / size, f"parsed {first_row - 1:,} rows")
     if not chunks:
         raise IngestError("the CSV has a header but no data rows")
+    labels, class_names = label_codes.finish(np.concatenate(codes))
     return SourceData(
         kind=TABULAR,
         chunks=chunks,
-        labels=np.concatenate(labels),
+        labels=labels,
         sample_shape=(len(features),),
         feature_names=features,
+        class_names=class_names,
     )

@@ -1,0 +1,60 @@
+"""Running Lepton's own processes (web server, qcluster) in tests, against a throwaway SQLite file."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lepton_env(tmp_path: Path, **extra: str) -> dict:
+    """Environment of a separate Lepton installation living in `tmp_path`, migrated."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'lepton.sqlite3'}",
+        LEPTON_VAR_DIR=str(tmp_path),
+        LEPTON_MEDIA_ROOT=str(tmp_path / "media"),
+        **extra,
+    )
+    manage(env, "migrate", "--noinput")
+    return env
+
+
+def manage(env: dict, *args: str, timeout: float = 180) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def start(env: dict, *args: str) -> subprocess.Popen:
+    """A manage.py command in its own process group (so it and its children can be signalled)."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGINT, timeout: float = 30) -> str:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    return process.communicate(timeout=timeout)[0].decode(errors="replace")
+
+
+def wait_until(predicate, *, seconds: float, interval: float = 0.3, what: str = "condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {seconds}s")
