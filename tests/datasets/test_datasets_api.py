@@ -11,7 +11,7 @@ from safetensors import safe_open
 from apps.accounts.models import TeamQuota, UsageRecord
 from apps.accounts.quotas import team_usage
 from apps.datasets.models import Dataset, DatasetVersion
-from tests.datasets.builders import class_folders, image_zip, iris_like_rows, write_csv
+from tests.datasets.builders import class_folders, image_zip, iris_like_rows, symlink_zip, write_csv
 from tests.factories import MembershipFactory, TeamFactory, dataset_with_version
 from tests.queries import assert_queries_constant
 
@@ -378,3 +378,92 @@ def test_a_user_in_two_teams_sees_both_and_can_filter(api_as, world):
     body = api_as(world.alice).get(DATASETS, {"team": "lab"}).json()
 
     assert [d["name"] for d in body["results"]] == ["lab-iris"]
+
+
+def _hostile_inputs(tmp_path, bomb):
+    good = class_folders()
+    npz = io.BytesIO()
+    np.savez(npz, X=np.array([{"x": 1}, None], dtype=object), y=np.array([0, 1]))
+    bad_rows, nan_rows = iris_like_rows(5), iris_like_rows(5)
+    bad_rows[1][0], nan_rows[2][1] = "abc", "NaN"
+    return {
+        "dotdot": (
+            "images",
+            "z.zip",
+            image_zip(tmp_path / "a.zip", {**good, "../x.png": b"x"}).read_bytes(),
+            "contains '..'",
+        ),
+        "backslash": (
+            "images",
+            "z.zip",
+            image_zip(tmp_path / "b.zip", {**good, "pets\\x.png": b"x"}).read_bytes(),
+            "backslash",
+        ),
+        "absolute": (
+            "images",
+            "z.zip",
+            image_zip(tmp_path / "c.zip", {**good, "/x.png": b"x"}).read_bytes(),
+            "absolute path",
+        ),
+        "symlink": (
+            "images",
+            "z.zip",
+            symlink_zip(tmp_path / "d.zip", "pets/cat/l.png", "/etc/passwd").read_bytes(),
+            "symbolic link",
+        ),
+        "bomb": ("images", "z.zip", bomb.read_bytes(), "would unpack to 1,073,741,824 bytes"),
+        "not-images": (
+            "images",
+            "z.zip",
+            image_zip(tmp_path / "e.zip", {**good, "pets/cat/x.txt": b"x"}).read_bytes(),
+            "'pets/cat/x.txt'",
+        ),
+        "corrupt-image": (
+            "images",
+            "z.zip",
+            image_zip(tmp_path / "f.zip", {**good, "pets/cat/bad.png": b"\x89PNG..."}).read_bytes(),
+            "corrupt image: 'pets/cat/bad.png'",
+        ),
+        "csv-text": ("tabular", "f.csv", _csv_bytes(tmp_path, bad_rows), "row 2, column 'a': 'abc' is not a number"),
+        "csv-nan": ("tabular", "f.csv", _csv_bytes(tmp_path, nan_rows), "row 3, column 'b': the cell is empty or NaN"),
+        "npz-objects": ("tabular", "f.npz", npz.getvalue(), "object arrays are refused"),
+    }
+
+
+HOSTILE = [
+    "dotdot",
+    "backslash",
+    "absolute",
+    "symlink",
+    "bomb",
+    "not-images",
+    "corrupt-image",
+    "csv-text",
+    "csv-nan",
+    "npz-objects",
+]
+
+
+@pytest.fixture(scope="session")
+def gib_bomb(tmp_path_factory):
+    from tests.datasets.builders import zeros_zip
+
+    return zeros_zip(tmp_path_factory.mktemp("api-bomb") / "bomb.zip", gib=1.0)
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_every_hostile_input_fails_its_version_clearly_and_leaves_no_file(
+    api_as, world, tabular, images, tmp_path, settings, run_tasks, gib_bomb, case
+):
+    kind, name, data, expected = _hostile_inputs(tmp_path, gib_bomb)[case]
+    dataset = images if kind == "images" else tabular
+
+    with run_tasks():
+        response = _upload(api_as(world.bob), dataset, name, data)
+
+    assert response.status_code == 202
+    version = DatasetVersion.objects.get(dataset=dataset)
+    assert version.status == "failed"
+    assert expected in version.error
+    assert (version.artifact, version.preview_image, version.upload, version.bytes) == ("", "", "", 0)
+    assert _files_under(settings.MEDIA_ROOT) == []
