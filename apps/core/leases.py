@@ -7,12 +7,15 @@ attempt, after which the dead (or merely slow) worker's late writes match no row
 are dropped: at most one attempt's results ever land, and nothing stays "running".
 """
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.db.models import F, Model, Q, QuerySet
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
@@ -64,3 +67,87 @@ class ProgressReporter:
             return
         self._last = now
         self._write(max(0.0, min(1.0, fraction)), message)
+
+
+class LeasedRunner:
+    """Runs `BackgroundWork` rows through their lease: dispatch, claim, progress, finish, reap.
+
+    One runner per kind of work (`LeasedRunner(DatasetVersion, "apps.datasets.tasks.ingest_version")`).
+    The work function does the job and calls `complete(...)`; the runner turns errors
+    into a failed row: the message of an expected error as is, anything else as an
+    internal error (logged with its traceback), and a lost lease into nothing at all.
+    """
+
+    def __init__(
+        self,
+        model,
+        task: str,
+        *,
+        expected_errors: tuple[type[Exception], ...],
+        on_fail=None,
+        fields_on_fail: dict | None = None,
+    ):
+        self.model = model
+        self.task = task
+        self.expected_errors = expected_errors
+        self.on_fail = on_fail or (lambda row: None)  # e.g. delete files only this row knew about
+        self.fields_on_fail = fields_on_fail or {}
+
+    def dispatch_first(self, row) -> None:
+        """Queue attempt 1 of a row created with `attempts=1` (once the creating transaction commits)."""
+        from apps.core.queue import enqueue_on_commit
+
+        enqueue_on_commit(self.task, row.pk, 1, group=self.model._meta.model_name)
+
+    def run(self, pk, attempt: int, work) -> None:
+        """Claim `attempt` and run `work(row, report)`; a stale or duplicate attempt does nothing."""
+        if not lease_claim(self.model, pk, attempt=attempt, active=self.model.ACTIVE):
+            logger.info("%s %s: attempt %s is not ours to run", self.model.__name__, pk, attempt)
+            return
+        row = self.model.objects.get(pk=pk)
+        report = ProgressReporter(
+            lambda fraction, message: self.write(pk, attempt, progress=fraction, progress_message=message[:200])
+        )
+        try:
+            work(row, report)
+        except LeaseLost:
+            logger.warning("%s %s: attempt %s lost its lease to a newer one", self.model.__name__, pk, attempt)
+        except self.expected_errors as error:
+            self.fail(row, attempt, str(getattr(error, "message", error)))
+        except Exception as error:
+            logger.exception("%s %s: attempt %s crashed", self.model.__name__, pk, attempt)
+            self.fail(row, attempt, f"internal error ({type(error).__name__}); see the server log")
+
+    def write(self, pk, attempt: int, **fields) -> None:
+        lease_write(self.model, pk, attempt=attempt, active=self.model.ACTIVE, **fields)
+
+    def complete(self, pk, attempt: int, **fields) -> None:
+        """Mark the row ready with `fields` (raises LeaseLost if this attempt no longer owns it)."""
+        self.write(
+            pk, attempt, status="ready", progress=1.0, progress_message="ready", finished_at=timezone.now(), **fields
+        )
+
+    def fail(self, row, attempt: int, message: str, **fields) -> bool:
+        try:
+            fields = {**self.fields_on_fail, **fields}
+            self.write(row.pk, attempt, status="failed", error=message, finished_at=timezone.now(), **fields)
+        except LeaseLost:
+            return False
+        self.on_fail(row)
+        return True
+
+    def reap(self, *, stale_seconds: float, max_attempts: int, can_retry=lambda row: True) -> int:
+        """Re-dispatch rows whose worker went silent, or fail them after the last attempt."""
+        from apps.core.queue import enqueue_on_commit
+
+        stale = stale_leases(self.model.objects.filter(self.model.ACTIVE), older_than_seconds=stale_seconds)
+        handled = 0
+        for row in stale:
+            if row.attempts < max_attempts and can_retry(row):
+                attempt = lease_dispatch(self.model, row.pk, from_attempt=row.attempts, active=self.model.ACTIVE)
+                if attempt is not None:
+                    enqueue_on_commit(self.task, row.pk, attempt, group=self.model._meta.model_name)
+                    handled += 1
+            elif self.fail(row, row.attempts, f"stopped: no worker finished it after {row.attempts} attempt(s)"):
+                handled += 1
+        return handled

@@ -2,11 +2,10 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Team
-from apps.core.models import LeasedWork
+from apps.core.models import BackgroundWork
 
 
 class Task(models.TextChoices):
@@ -39,19 +38,12 @@ class SourceFormat(models.TextChoices):
     BUNDLED = "bundled", "Bundled"
 
 
-class DatasetVersion(LeasedWork):
+class DatasetVersion(BackgroundWork):
     """One immutable version: its tensor file and what ingest learned about it.
 
     Created `processing`; the ingest task fills in the rest once and marks it `ready`,
     or `failed` with a message (and then stores nothing else). Never edited afterwards.
     """
-
-    class Status(models.TextChoices):
-        PROCESSING = "processing", "Processing"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-
-    ACTIVE = Q(status="processing")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -60,10 +52,6 @@ class DatasetVersion(LeasedWork):
     source_options = models.JSONField(default=dict, blank=True)
     upload = models.CharField(max_length=255, blank=True, help_text="The raw upload in storage, until ingested.")
     upload_bytes = models.PositiveBigIntegerField(default=0)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROCESSING, db_index=True)
-    error = models.TextField(blank=True)
-    progress = models.FloatField(default=0.0, help_text="0..1")
-    progress_message = models.CharField(max_length=200, blank=True)
     artifact = models.CharField(max_length=255, blank=True)
     preview_image = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -79,7 +67,6 @@ class DatasetVersion(LeasedWork):
     preview = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset", "-number"]

@@ -4,7 +4,6 @@ Roles: members and above create datasets and add versions; deleting a dataset ta
 an admin or the member who created it; viewers read.
 """
 
-import logging
 import uuid
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from django.utils import timezone
 from apps.accounts.models import Role, Team, UsageRecord
 from apps.accounts.quotas import check_quota, usage_record
 from apps.accounts.services import require_role
-from apps.core.errors import ApplicationError, Conflict, PermissionDenied
-from apps.core.leases import LeaseLost, ProgressReporter, lease_claim, lease_dispatch, lease_write, stale_leases
-from apps.core.queue import enqueue_on_commit
+from apps.core.errors import ApplicationError, Conflict, PermissionDenied, QuotaExceeded
+from apps.core.leases import LeasedRunner
 from apps.core.storage import delete_stored, local_path, scratch_path, store_file
 from apps.datasets.ingest.errors import IngestError
 from apps.datasets.ingest.pipeline import build_version_file
@@ -27,7 +25,6 @@ from apps.datasets.ingest.source import IMAGE
 from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
 from apps.datasets.sources import read_source, validate_options
 
-logger = logging.getLogger(__name__)
 INGEST_TASK = "apps.datasets.tasks.ingest_version"
 
 
@@ -87,7 +84,7 @@ def _create_version(
         attempts=1,
         heartbeat_at=timezone.now(),
     )
-    enqueue_on_commit(INGEST_TASK, version.pk, 1, group="ingest")
+    INGEST.dispatch_first(version)
     return version
 
 
@@ -146,46 +143,33 @@ def version_bundled(*, actor, dataset: Dataset, name: str, params: dict | None =
 # --- the worker's side --------------------------------------------------------------------
 
 
+def _delete_upload(version: DatasetVersion) -> None:
+    delete_stored(version.upload)
+
+
+INGEST = LeasedRunner(
+    DatasetVersion,
+    INGEST_TASK,
+    expected_errors=(IngestError, QuotaExceeded),
+    on_fail=_delete_upload,
+    fields_on_fail={"upload": ""},
+)
+
+
 def version_ingest(version_id: int, attempt: int) -> None:
-    """Run attempt `attempt` of a version's ingest; a stale or duplicate attempt does nothing."""
-    if not lease_claim(DatasetVersion, version_id, attempt=attempt, active=DatasetVersion.ACTIVE):
-        logger.info("dataset version %s: attempt %s is not ours to run", version_id, attempt)
-        return
-    version = DatasetVersion.objects.select_related("dataset__team").get(pk=version_id)
+    """Run attempt `attempt` of a version's ingest (what the worker's task calls)."""
+    INGEST.run(version_id, attempt, lambda version, report: _ingest(version, attempt, report))
 
-    def write(fraction: float, message: str) -> None:
-        lease_write(
-            DatasetVersion,
-            version_id,
-            attempt=attempt,
-            active=DatasetVersion.ACTIVE,
-            progress=fraction,
-            progress_message=message[:200],
-        )
 
-    report = ProgressReporter(write)
-    try:
-        with scratch_path(".safetensors") as out, scratch_path(".png") as preview:
-            source = read_source(
-                version,
-                local_path(version.upload) if version.upload else None,
-                progress=lambda f, m: report(0.6 * f, m),
-            )
-            result = build_version_file(
-                source,
-                out_path=out,
-                preview_path=preview,
-                seed=version.split_seed,
-                progress=lambda f, m: report(0.6 + 0.35 * f, m),
-            )
-            _finish_ready(version, attempt, result, out, preview if source.kind == IMAGE else None)
-    except LeaseLost:
-        logger.warning("dataset version %s: attempt %s lost its lease; a newer attempt owns it", version_id, attempt)
-    except IngestError as error:
-        _finish_failed(version, attempt, error.message)
-    except Exception as error:
-        logger.exception("dataset version %s: ingest crashed", version_id)
-        _finish_failed(version, attempt, f"internal error while ingesting ({type(error).__name__}); see the server log")
+def _ingest(version: DatasetVersion, attempt: int, report) -> None:
+    with scratch_path(".safetensors") as out, scratch_path(".png") as preview:
+        upload = local_path(version.upload) if version.upload else None
+        source = read_source(version, upload, progress=lambda f, m: report(0.6 * f, m))
+        result = build_version_file(
+            source, out_path=out, preview_path=preview, seed=version.split_seed,
+            progress=lambda f, m: report(0.6 + 0.35 * f, m),
+        )  # fmt: skip
+        _finish_ready(version, attempt, result, out, preview if source.kind == IMAGE else None)
 
 
 def _artifact_names(version: DatasetVersion) -> tuple[str, str]:
@@ -194,90 +178,37 @@ def _artifact_names(version: DatasetVersion) -> tuple[str, str]:
 
 
 def _finish_ready(version, attempt, result, out: Path, preview: Path | None) -> None:
+    """Store the files, mark the version ready and record its storage, all or nothing."""
     artifact_name, preview_name = _artifact_names(version)
+    team = version.dataset.team
     stored = []
     try:
         with transaction.atomic():
-            check_quota(version.dataset.team, storage_bytes=result.bytes)
+            check_quota(team, storage_bytes=result.bytes)  # the finished file, not the upload, must fit
             stored.append(store_file(out, artifact_name))
             if preview is not None:
                 stored.append(store_file(preview, preview_name))
-            lease_write(
-                DatasetVersion,
-                version.pk,
-                attempt=attempt,
-                active=DatasetVersion.ACTIVE,
-                status=DatasetVersion.Status.READY,
-                progress=1.0,
-                progress_message="ready",
-                artifact=artifact_name,
-                preview_image=preview_name if preview is not None else "",
-                sha256=result.sha256,
-                bytes=result.bytes,
-                sample_count=result.sample_count,
-                sample_shape=result.sample_shape,
-                feature_names=result.feature_names,
-                class_names=result.class_names,
-                class_counts=result.class_counts,
-                split_counts=result.split_counts,
-                preprocessing=result.preprocessing,
-                preview=result.preview,
+            INGEST.complete(
+                version.pk, attempt,
+                artifact=artifact_name, preview_image=preview_name if preview is not None else "",
+                sha256=result.sha256, bytes=result.bytes, sample_count=result.sample_count,
+                sample_shape=result.sample_shape, feature_names=result.feature_names,
+                class_names=result.class_names, class_counts=result.class_counts,
+                split_counts=result.split_counts, preprocessing=result.preprocessing, preview=result.preview,
                 upload="",
-                finished_at=timezone.now(),
-            )
-            usage_record(
-                team=version.dataset.team,
-                kind=UsageRecord.Kind.STORAGE_BYTES,
-                amount=result.bytes,
-                source=f"dataset_version:{version.pk}",
-            )
-    except Exception as error:
+            )  # fmt: skip
+            usage_record(team=team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=result.bytes,
+                         source=f"dataset_version:{version.pk}")  # fmt: skip
+    except Exception:
         delete_stored(*stored)
-        if hasattr(error, "limit"):  # QuotaExceeded: the finished file does not fit the team's storage
-            _finish_failed(version, attempt, error.message)
-            return
         raise
-    delete_stored(version.upload)
-
-
-def _finish_failed(version, attempt: int, message: str) -> None:
-    """Fail the version with `message`; it keeps nothing but the message."""
-    try:
-        lease_write(
-            DatasetVersion,
-            version.pk,
-            attempt=attempt,
-            active=DatasetVersion.ACTIVE,
-            status=DatasetVersion.Status.FAILED,
-            error=message,
-            upload="",
-            finished_at=timezone.now(),
-        )
-    except LeaseLost:
-        return
-    delete_stored(version.upload)
+    _delete_upload(version)
 
 
 def versions_reap_stale() -> int:
-    """Re-dispatch ingests whose worker went silent, or fail them after the last attempt."""
-    stale = stale_leases(
-        DatasetVersion.objects.filter(DatasetVersion.ACTIVE), older_than_seconds=settings.LEPTON_INGEST_STALE_SECONDS
+    """Re-dispatch ingests whose worker went silent (while their upload is kept), or fail them."""
+    return INGEST.reap(
+        stale_seconds=settings.LEPTON_INGEST_STALE_SECONDS,
+        max_attempts=settings.LEPTON_INGEST_MAX_ATTEMPTS,
+        can_retry=lambda v: bool(v.upload) or v.source_format == SourceFormat.BUNDLED,
     )
-    count = 0
-    for version in stale:
-        can_retry = version.attempts < settings.LEPTON_INGEST_MAX_ATTEMPTS and (
-            version.upload or version.source_format == SourceFormat.BUNDLED
-        )
-        if can_retry:
-            attempt = lease_dispatch(
-                DatasetVersion, version.pk, from_attempt=version.attempts, active=DatasetVersion.ACTIVE
-            )
-            if attempt is not None:
-                enqueue_on_commit(INGEST_TASK, version.pk, attempt, group="ingest")
-                count += 1
-        else:
-            _finish_failed(
-                version, version.attempts, f"ingest stopped: no worker finished it after {version.attempts} attempt(s)"
-            )
-            count += 1
-    return count

@@ -80,7 +80,7 @@ def test_after_the_last_attempt_the_version_fails_with_the_reason(queued, settin
 
     queued.refresh_from_db()
     assert queued.status == "failed"
-    assert queued.error == "ingest stopped: no worker finished it after 3 attempt(s)"
+    assert queued.error == "stopped: no worker finished it after 3 attempt(s)"
 
 
 def test_a_fresh_heartbeat_is_left_alone(queued):
@@ -100,7 +100,7 @@ def test_a_crash_inside_ingest_fails_the_version_and_leaves_no_file(queued, sett
 
     queued.refresh_from_db()
     assert queued.status == "failed"
-    assert queued.error == "internal error while ingesting (RuntimeError); see the server log"
+    assert queued.error == "internal error (RuntimeError); see the server log"
     assert sorted(p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()) == before
 
 
