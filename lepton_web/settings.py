@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.datasets",
+    "apps.registry",
     "apps.dashboard",
 ]
 
@@ -175,8 +176,8 @@ LEPTON_CACHE_DIR = Path(env_str("LEPTON_CACHE_DIR", str(VAR_DIR / "cache")))
 
 # --- Datasets ----------------------------------------------------------------------------
 LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_BYTES", 2 * 1024**3)
-LEPTON_INGEST_STALE_SECONDS = env_int("LEPTON_INGEST_STALE_SECONDS", 300)
-LEPTON_INGEST_MAX_ATTEMPTS = env_int("LEPTON_INGEST_MAX_ATTEMPTS", 3)
+LEPTON_WORK_STALE_SECONDS = env_int("LEPTON_WORK_STALE_SECONDS", 300)
+LEPTON_WORK_MAX_ATTEMPTS = env_int("LEPTON_WORK_MAX_ATTEMPTS", 3)
 LEPTON_INGEST_LIMITS = {
     "zip_max_entries": env_int("LEPTON_ZIP_MAX_ENTRIES", 200_000),
     "zip_max_total_bytes": env_int("LEPTON_ZIP_MAX_TOTAL_BYTES", 4 * 1024**3),
@@ -220,6 +221,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "QuotaLimitEnum": "apps.accounts.models.QUOTA_LIMITS",
         "SourceFormatEnum": "apps.datasets.models.SourceFormat",
+        "ExportFormatEnum": "apps.registry.models.ModelExport.Format",
     },
 }
 

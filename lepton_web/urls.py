@@ -9,6 +9,7 @@ from apps.core import views as core_views
 api_v1 = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.datasets.api_urls")),
+    path("", include("apps.registry.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Last: any other /api/v1/ path answers the API's JSON 404, with DEBUG on too.

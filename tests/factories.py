@@ -79,3 +79,51 @@ def dataset_with_version(team, *, bundled: str = "iris", name: str | None = None
     services.version_ingest(version.pk, 1)
     version.refresh_from_db()
     return dataset, version
+
+
+def trained_module(spec: dict, dataset_version, *, steps: int = 30, seed: int = 0):
+    """A module of `spec` trained a few steps on the dataset version's train split."""
+    import torch
+
+    from apps.datasets.selectors import version_splits
+    from apps.registry.architectures import build_model
+
+    torch.manual_seed(seed)
+    module = build_model(
+        spec, input_shape=tuple(dataset_version.sample_shape), num_classes=len(dataset_version.class_names)
+    )
+    train, _, _ = version_splits(dataset_version)
+    x, y = train.tensors()
+    optimizer = torch.optim.Adam(module.parameters(), lr=0.01)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(module(x), y).backward()
+        optimizer.step()
+    return module.eval()
+
+
+def model_with_version(team, dataset_version, *, spec=None, name=None, creator=None, steps=30):
+    """A model of `team` with one ready version trained a little on `dataset_version`."""
+    from apps.registry import services
+    from apps.registry.architectures import validate_spec
+    from apps.registry.models import Model, VersionSource
+
+    spec = validate_spec(spec or {"family": "mlp", "hidden_sizes": [32]}, task=dataset_version.dataset.task)
+    model = Model.objects.create(
+        team=team,
+        name=name or f"model-{Model.objects.count()}",
+        task=dataset_version.dataset.task,
+        architecture=spec,
+        dataset=dataset_version.dataset,
+        created_by=creator,
+    )
+    module = trained_module(spec, dataset_version, steps=steps)
+    version = services.version_from_weights(
+        actor=creator,
+        model=model,
+        weights=module.state_dict(),
+        spec=spec,
+        dataset_version=dataset_version,
+        source=VersionSource.TRAIN,
+    )
+    return model, version, module

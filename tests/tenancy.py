@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from apps.accounts.models import ApiToken
 from apps.accounts.tokens import token_create
-from tests.factories import dataset_with_version
+from tests.factories import dataset_with_version, model_with_version
 from tests.personas import World
 
 
@@ -94,6 +94,58 @@ TENANT_ROUTES += [
     TenantRoute("datasets:delete", _dataset_url("datasets:delete"), ("POST",)),
     TenantRoute("datasets:version_create", _dataset_url("datasets:version_create"), ("POST",)),
     TenantRoute("datasets:version_status", _dataset_url("datasets:version_status", 1)),
+]
+
+
+def _globex_model(world: World):
+    """Globex's model with a ready version (evaluated, exported, aliased) of its digits dataset."""
+    if not hasattr(world, "_globex_model"):
+        from apps.registry.evaluations import evaluation_request
+        from apps.registry.exports import export_request
+        from apps.registry.services import alias_set
+
+        digits = _globex_digits(world)[1]
+        model, version, _ = model_with_version(
+            world.globex, digits, spec={"family": "cnn_small"}, name="globex-cnn", creator=world.charlie, steps=1
+        )
+        evaluation = evaluation_request(actor=world.charlie, version=version, dataset_version=digits)
+        from apps.registry.evaluations import evaluation_run
+        from apps.registry.exports import export_run
+
+        evaluation_run(evaluation.pk, 1)
+        export = export_request(actor=world.charlie, version=version)
+        export_run(export.pk, 1)
+        alias_set(actor=world.charlie, model=model, name="production", version=version)
+        world._globex_model = model, version, evaluation
+    return world._globex_model
+
+
+def _model_url(name: str, *extra):
+    return lambda w: reverse(name, args=[_globex_model(w)[0].pk, *extra])
+
+
+TENANT_ROUTES += [
+    # registry: API
+    TenantRoute("api:model-detail", _model_url("api:model-detail"), ("GET", "DELETE")),
+    TenantRoute("api:model-version-list", _model_url("api:model-version-list"), ("GET", "POST")),
+    TenantRoute("api:model-version-detail", _model_url("api:model-version-detail", 1)),
+    TenantRoute("api:model-version-download", _model_url("api:model-version-download", 1)),
+    TenantRoute(
+        "api:model-version-evaluation-list", _model_url("api:model-version-evaluation-list", 1), ("GET", "POST")
+    ),
+    TenantRoute(
+        "api:model-version-evaluation-detail",
+        lambda w: reverse(
+            "api:model-version-evaluation-detail", args=[_globex_model(w)[0].pk, 1, _globex_model(w)[2].pk]
+        ),
+    ),
+    TenantRoute("api:model-version-export-list", _model_url("api:model-version-export-list", 1), ("GET", "POST")),
+    TenantRoute("api:model-version-export-detail", _model_url("api:model-version-export-detail", 1, "onnx")),
+    TenantRoute("api:model-version-export-download", _model_url("api:model-version-export-download", 1, "onnx")),
+    TenantRoute("api:model-alias-list", _model_url("api:model-alias-list"), ("GET", "POST")),
+    TenantRoute(
+        "api:model-alias-detail", _model_url("api:model-alias-detail", "production"), ("GET", "PATCH", "DELETE")
+    ),
 ]
 
 # URL names with parameters that do not address a team's object, and why.

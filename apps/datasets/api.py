@@ -10,18 +10,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.accounts.selectors import team_for_user
-from apps.core.api.views import ScopedQuerysetMixin
+from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin
 from apps.core.errors import NotFound
-from apps.core.uploads import limit_uploads
 from apps.datasets import selectors, services
 from apps.datasets.filters import DatasetFilter, VersionFilter
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.datasets.serializers import (
     DatasetCreateSerializer,
     DatasetSerializer,
+    DatasetVersionSerializer,
+    DatasetVersionUploadSerializer,
     PreviewSerializer,
-    VersionSerializer,
-    VersionUploadSerializer,
 )
 
 UPLOAD_OPTIONS = ("label_column", "height", "width", "channels", "seed")
@@ -65,6 +64,7 @@ class DatasetViewSet(
 
 
 class VersionViewSet(
+    LimitedUploadMixin,
     ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -73,19 +73,11 @@ class VersionViewSet(
     """Versions of one dataset. POST a file (multipart) or a bundled set (JSON) to add one."""
 
     model = DatasetVersion
-    serializer_class = VersionSerializer
+    serializer_class = DatasetVersionSerializer
     filterset_class = VersionFilter
     ordering_fields = ["number", "created_at", "bytes", "sample_count"]
     lookup_field = "number"
     lookup_value_regex = r"[0-9]+"
-    upload_handler = None
-
-    def initialize_request(self, request, *args, **kwargs):
-        # Before anything reads the body (the CSRF check of session auth does): the size
-        # limit must apply while the upload streams in.
-        if request.method == "POST":
-            self.upload_handler = limit_uploads(request)
-        return super().initialize_request(request, *args, **kwargs)
 
     def get_dataset(self) -> Dataset:
         if not hasattr(self, "_dataset"):
@@ -95,13 +87,11 @@ class VersionViewSet(
     def scoped_queryset(self):
         return selectors.dataset_versions(self.get_dataset())
 
-    @extend_schema(request=VersionUploadSerializer, responses={202: VersionSerializer})
+    @extend_schema(request=DatasetVersionUploadSerializer, responses={202: DatasetVersionSerializer})
     def create(self, request, dataset_pk=None):
         dataset = self.get_dataset()
-        data = request.data
-        if self.upload_handler is not None and self.upload_handler.exceeded:
-            raise self.upload_handler.refusal()
-        params = VersionUploadSerializer(data=data)
+        self.refuse_oversized_upload(request)
+        params = DatasetVersionUploadSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         values = params.validated_data
         if values.get("bundled"):
@@ -120,7 +110,7 @@ class VersionViewSet(
                 source_format=values.get("format"),
                 options={name: values.get(name) for name in UPLOAD_OPTIONS},
             )
-        return Response(VersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
     def _ready_version(self, number) -> DatasetVersion:
         version = self.get_object()

@@ -6,18 +6,37 @@ from rest_framework import serializers
 from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
 
 
-class VersionSerializer(serializers.ModelSerializer):
+class DatasetVersionSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = DatasetVersion
         fields = [
-            "number", "status", "error", "progress", "progress_message", "source_format", "source_name",
-            "source_options", "sample_count", "sample_shape", "feature_names", "class_names", "class_counts",
-            "split_seed", "split_counts", "preprocessing", "bytes", "sha256", "attempts", "created_by",
-            "created_at", "finished_at", "download_url",
-        ]  # fmt: skip
+            "number",
+            "status",
+            "error",
+            "progress",
+            "progress_message",
+            "source_format",
+            "source_name",
+            "source_options",
+            "sample_count",
+            "sample_shape",
+            "feature_names",
+            "class_names",
+            "class_counts",
+            "split_seed",
+            "split_counts",
+            "preprocessing",
+            "bytes",
+            "sha256",
+            "attempts",
+            "created_by",
+            "created_at",
+            "finished_at",
+            "download_url",
+        ]
         read_only_fields = fields
 
     def get_download_url(self, version) -> str | None:
@@ -36,9 +55,17 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = [
-            "id", "team", "name", "description", "task", "version_count", "total_bytes", "latest_version",
-            "latest_status", "created_at",
-        ]  # fmt: skip
+            "id",
+            "team",
+            "name",
+            "description",
+            "task",
+            "version_count",
+            "total_bytes",
+            "latest_version",
+            "latest_status",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -49,7 +76,7 @@ class DatasetCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class VersionUploadSerializer(serializers.Serializer):
+class DatasetVersionUploadSerializer(serializers.Serializer):
     """Multipart: a file and its options. JSON: a bundled set instead of a file."""
 
     file = serializers.FileField(required=False)

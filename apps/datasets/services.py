@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
 from apps.accounts.models import Role, Team, UsageRecord
@@ -58,7 +58,14 @@ def dataset_delete(*, actor, dataset: Dataset) -> None:
                     amount=-version.bytes,
                     source=f"dataset_version:{version.pk}:deleted",
                 )
-        dataset.delete()
+        try:
+            with transaction.atomic():
+                dataset.delete()
+        except ProtectedError as error:
+            users = sorted({str(obj) for obj in error.protected_objects})[:3]
+            raise Conflict(
+                f"Dataset {dataset.name} is used by {', '.join(users)}; delete or retarget those first."
+            ) from None
         names = [name for v in versions for name in (v.artifact, v.preview_image, v.upload)]
         transaction.on_commit(lambda: delete_stored(*names))
 
@@ -166,9 +173,12 @@ def _ingest(version: DatasetVersion, attempt: int, report) -> None:
         upload = local_path(version.upload) if version.upload else None
         source = read_source(version, upload, progress=lambda f, m: report(0.6 * f, m))
         result = build_version_file(
-            source, out_path=out, preview_path=preview, seed=version.split_seed,
+            source,
+            out_path=out,
+            preview_path=preview,
+            seed=version.split_seed,
             progress=lambda f, m: report(0.6 + 0.35 * f, m),
-        )  # fmt: skip
+        )
         _finish_ready(version, attempt, result, out, preview if source.kind == IMAGE else None)
 
 
@@ -189,16 +199,28 @@ def _finish_ready(version, attempt, result, out: Path, preview: Path | None) -> 
             if preview is not None:
                 stored.append(store_file(preview, preview_name))
             INGEST.complete(
-                version.pk, attempt,
-                artifact=artifact_name, preview_image=preview_name if preview is not None else "",
-                sha256=result.sha256, bytes=result.bytes, sample_count=result.sample_count,
-                sample_shape=result.sample_shape, feature_names=result.feature_names,
-                class_names=result.class_names, class_counts=result.class_counts,
-                split_counts=result.split_counts, preprocessing=result.preprocessing, preview=result.preview,
+                version.pk,
+                attempt,
+                artifact=artifact_name,
+                preview_image=preview_name if preview is not None else "",
+                sha256=result.sha256,
+                bytes=result.bytes,
+                sample_count=result.sample_count,
+                sample_shape=result.sample_shape,
+                feature_names=result.feature_names,
+                class_names=result.class_names,
+                class_counts=result.class_counts,
+                split_counts=result.split_counts,
+                preprocessing=result.preprocessing,
+                preview=result.preview,
                 upload="",
-            )  # fmt: skip
-            usage_record(team=team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=result.bytes,
-                         source=f"dataset_version:{version.pk}")  # fmt: skip
+            )
+            usage_record(
+                team=team,
+                kind=UsageRecord.Kind.STORAGE_BYTES,
+                amount=result.bytes,
+                source=f"dataset_version:{version.pk}",
+            )
     except Exception:
         delete_stored(*stored)
         raise
@@ -208,7 +230,7 @@ def _finish_ready(version, attempt, result, out: Path, preview: Path | None) -> 
 def versions_reap_stale() -> int:
     """Re-dispatch ingests whose worker went silent (while their upload is kept), or fail them."""
     return INGEST.reap(
-        stale_seconds=settings.LEPTON_INGEST_STALE_SECONDS,
-        max_attempts=settings.LEPTON_INGEST_MAX_ATTEMPTS,
+        stale_seconds=settings.LEPTON_WORK_STALE_SECONDS,
+        max_attempts=settings.LEPTON_WORK_MAX_ATTEMPTS,
         can_retry=lambda v: bool(v.upload) or v.source_format == SourceFormat.BUNDLED,
     )

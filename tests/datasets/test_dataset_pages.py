@@ -64,8 +64,13 @@ def test_create_from_a_bundled_set_redirects_to_the_detail_page(page_as, world, 
 
 def test_create_with_an_upload_through_htmx_answers_a_redirect_header(page_as, world, tmp_path, run_tasks):
     csv = write_csv(tmp_path / "f.csv", ["a", "b", "c", "y"], iris_like_rows(10)).read_bytes()
-    form = {"name": "flowers", "task": "tabular_classification", "source": "upload", "seed": "3",
-            "file": SimpleUploadedFile("f.csv", csv)}  # fmt: skip
+    form = {
+        "name": "flowers",
+        "task": "tabular_classification",
+        "source": "upload",
+        "seed": "3",
+        "file": SimpleUploadedFile("f.csv", csv),
+    }
 
     with run_tasks():
         response = page_as(world.bob).post("/datasets/new/", form, HTTP_HX_REQUEST="true")
@@ -93,8 +98,12 @@ def test_create_form_errors_name_the_field_and_keep_the_form(page_as, world):
 
 def test_create_page_refuses_an_upload_over_the_limit(page_as, world, settings):
     settings.LEPTON_MAX_UPLOAD_BYTES = 1000
-    form = {"name": "big", "task": "tabular_classification", "source": "upload",
-            "file": SimpleUploadedFile("big.csv", b"a,y\n" + b"1,x\n" * 2000)}  # fmt: skip
+    form = {
+        "name": "big",
+        "task": "tabular_classification",
+        "source": "upload",
+        "file": SimpleUploadedFile("big.csv", b"a,y\n" + b"1,x\n" * 2000),
+    }
 
     response = page_as(world.bob).post("/datasets/new/", form)
 

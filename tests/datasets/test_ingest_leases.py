@@ -20,9 +20,14 @@ def queued(world):
     dataset, _ = dataset_with_version(world.acme, bundled="iris", name="iris")
     options = validate_options("bundled", dataset.task, {"name": "iris"})
     return DatasetVersion.objects.create(
-        dataset=dataset, number=2, source_format="bundled", source_name="iris", source_options=options,
-        attempts=1, heartbeat_at=timezone.now(),
-    )  # fmt: skip
+        dataset=dataset,
+        number=2,
+        source_format="bundled",
+        source_name="iris",
+        source_options=options,
+        attempts=1,
+        heartbeat_at=timezone.now(),
+    )
 
 
 def _age(version, seconds):
@@ -44,7 +49,7 @@ def test_a_silent_worker_is_replaced_and_its_late_writes_are_dropped(
     queued, settings, django_capture_on_commit_callbacks
 ):
     assert lease_claim(DatasetVersion, queued.pk, attempt=1, active=ACTIVE)  # worker 1 starts, then goes silent
-    _age(queued, settings.LEPTON_INGEST_STALE_SECONDS + 1)
+    _age(queued, settings.LEPTON_WORK_STALE_SECONDS + 1)
 
     with django_capture_on_commit_callbacks() as queued_tasks:
         assert services.versions_reap_stale() == 1
@@ -63,7 +68,7 @@ def test_a_silent_worker_is_replaced_and_its_late_writes_are_dropped(
 
 
 def test_a_task_the_broker_lost_is_dispatched_again(queued, settings):
-    _age(queued, settings.LEPTON_INGEST_STALE_SECONDS + 1)  # dispatched, never claimed
+    _age(queued, settings.LEPTON_WORK_STALE_SECONDS + 1)  # dispatched, never claimed
 
     services.versions_reap_stale()
 
@@ -73,8 +78,8 @@ def test_a_task_the_broker_lost_is_dispatched_again(queued, settings):
 
 
 def test_after_the_last_attempt_the_version_fails_with_the_reason(queued, settings):
-    DatasetVersion.objects.filter(pk=queued.pk).update(attempts=settings.LEPTON_INGEST_MAX_ATTEMPTS)
-    _age(queued, settings.LEPTON_INGEST_STALE_SECONDS + 1)
+    DatasetVersion.objects.filter(pk=queued.pk).update(attempts=settings.LEPTON_WORK_MAX_ATTEMPTS)
+    _age(queued, settings.LEPTON_WORK_STALE_SECONDS + 1)
 
     services.versions_reap_stale()
 

@@ -41,7 +41,7 @@ def _create(env, params) -> int:
 
 @pytest.fixture
 def env(tmp_path):
-    return lepton_env(tmp_path, LEPTON_INGEST_STALE_SECONDS="2", LEPTON_WORKERS="1")
+    return lepton_env(tmp_path, LEPTON_WORK_STALE_SECONDS="2", LEPTON_WORKERS="1")
 
 
 def test_a_real_worker_ingests_a_version(env):

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from apps.core.digests import file_sha256
 from apps.datasets.ingest.errors import IngestError
 from apps.datasets.ingest.labels import encode_labels
 from apps.datasets.ingest.source import IMAGE, SourceData
 from apps.datasets.ingest.split import TRAIN, split_counts, stratified_split
-from apps.datasets.ingest.tensorfile import TensorPlan, file_sha256, write_tensor_file
+from apps.datasets.ingest.tensorfile import TensorPlan, write_tensor_file
 
 FILE_FORMAT = "lepton-dataset-1"
 PREVIEW_ROWS = 10

@@ -7,7 +7,6 @@ maps the file (`np.memmap`), so loading a version re-parses nothing and copies o
 what a batch touches. The files are valid safetensors: any safetensors reader opens them.
 """
 
-import hashlib
 import json
 import struct
 from collections.abc import Iterable
@@ -88,11 +87,3 @@ def read_tensor_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]
             continue
         arrays[name] = np.memmap(path, dtype=_CODE_DTYPES[entry["dtype"]], mode="c", offset=start + begin, shape=shape)
     return arrays, metadata
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(4 * 1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,0 +1,275 @@
+"""Writes to the registry: models, versions (upload or from a module), aliases.
+
+Roles: members and above create models, add versions and move aliases; deleting a model
+takes an admin or its creator; viewers read. Weights files are checked before anything
+is stored; a PyTorch pickle is only ever opened by a worker, with `weights_only=True`.
+"""
+
+import uuid
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.accounts.models import Role, Team, UsageRecord
+from apps.accounts.quotas import check_quota, usage_record
+from apps.accounts.services import require_role
+from apps.core.digests import file_sha256
+from apps.core.errors import ApplicationError, Conflict, PermissionDenied
+from apps.core.storage import delete_stored, scratch_path, store_file
+from apps.datasets.models import Dataset, DatasetVersion
+from apps.registry.architectures import SpecError, validate_spec
+from apps.registry.measure import parameter_counts
+from apps.registry.models import Alias, AliasMove, Model, ModelVersion, VersionSource
+from apps.registry.rebuild import shape_problems
+from apps.registry.weights import WeightsFileError, header_shapes, save_weights
+
+UPLOAD_FORMATS = {".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch"}
+
+
+def _spec_error(error: SpecError) -> ApplicationError:
+    field = f"architecture.{error.field}" if error.field else "architecture"
+    return ApplicationError(f"{field}: {error.message}", fields={field: [error.message]})
+
+
+def checked_spec(spec, task: str) -> dict:
+    try:
+        return validate_spec(spec, task=task)
+    except SpecError as error:
+        raise _spec_error(error) from None
+
+
+@transaction.atomic
+def model_create(
+    *, actor, team: Team, name: str, task: str, architecture: dict, dataset: Dataset | None = None, description=""
+) -> Model:
+    require_role(actor, team, Role.MEMBER)
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A model needs a name.", fields={"name": ["This field is required."]})
+    if dataset is not None and (dataset.team_id != team.pk or dataset.task != task):
+        raise ApplicationError(
+            f"dataset: '{dataset.name}' is not a {task} dataset of team {team.slug}.", fields={"dataset": ["Mismatch."]}
+        )
+    spec = checked_spec(architecture, task)
+    if Model.objects.filter(team=team, name=name).exists():
+        raise Conflict(f"Team {team.slug} already has a model named '{name}'.", fields={"name": ["Already taken."]})
+    return Model.objects.create(
+        team=team,
+        name=name[:100],
+        task=task,
+        architecture=spec,
+        dataset=dataset,
+        description=description,
+        created_by=actor,
+    )
+
+
+def model_delete(*, actor, model: Model) -> None:
+    """Delete a model with all its versions and files; storage goes back to the quota."""
+    membership = require_role(actor, model.team, Role.MEMBER)
+    if not membership.has_role(Role.ADMIN) and model.created_by_id != actor.pk:
+        raise PermissionDenied("Only an admin or the member who created this model can delete it.")
+    with transaction.atomic():
+        versions = list(model.versions.all())
+        exports = [e.artifact for v in versions for e in v.exports.all()]
+        for version in versions:
+            if version.bytes:
+                usage_record(
+                    team=model.team,
+                    kind=UsageRecord.Kind.STORAGE_BYTES,
+                    amount=-version.bytes,
+                    source=f"model_version:{version.pk}:deleted",
+                )
+        Alias.objects.filter(model=model).delete()
+        ModelVersion.objects.filter(model=model).update(parent=None)
+        model.delete()
+        names = [n for v in versions for n in (v.artifact, v.upload)] + exports
+        transaction.on_commit(lambda: delete_stored(*names))
+
+
+def _next_number(model: Model) -> int:
+    Model.objects.select_for_update().filter(pk=model.pk).first()  # serialize version numbering
+    return (model.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+
+
+def check_shapes(found: dict[str, list[int]], expected: dict[str, list[int]]) -> None:
+    """Refuse weights whose names or shapes do not match the architecture, naming the first few."""
+    problems = shape_problems(found, expected)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise ApplicationError(
+            f"file: the weights do not match the architecture: {shown}",
+            fields={"file": ["Shapes do not match the architecture."]},
+        )
+
+
+def upload_format(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_FORMATS:
+        raise ApplicationError(
+            f"file: '{filename}' is neither .safetensors nor a PyTorch state dict (.pt, .pth, .bin).",
+            fields={"file": ["Unsupported file type."]},
+        )
+    return UPLOAD_FORMATS[suffix]
+
+
+def version_upload(
+    *, actor, model: Model, uploaded_file, dataset_version: DatasetVersion, spec: dict | None = None, label: str = ""
+) -> ModelVersion:
+    """A version from uploaded weights. Safetensors are checked here; a pickle only in a worker."""
+    from apps.registry.imports import IMPORT, expected_for
+
+    require_role(actor, model.team, Role.MEMBER)
+    _check_dataset_version(model, dataset_version)
+    spec = checked_spec(spec or model.architecture, model.task)
+    fmt = upload_format(uploaded_file.name)
+    if fmt == "safetensors":
+        _check_safetensors(uploaded_file, expected_for(spec, dataset_version))
+    with transaction.atomic():
+        check_quota(model.team, storage_bytes=uploaded_file.size)
+        stored = default_storage.save(
+            f"uploads/{model.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix}", uploaded_file
+        )
+        version = ModelVersion.objects.create(
+            model=model,
+            number=_next_number(model),
+            label=label[:100],
+            source=VersionSource.UPLOAD,
+            spec=spec,
+            input_shape=dataset_version.sample_shape,
+            num_classes=len(dataset_version.class_names),
+            class_names=dataset_version.class_names,
+            preprocessing=dataset_version.preprocessing,
+            trained_on=dataset_version,
+            upload=stored,
+            upload_format=fmt,
+            created_by=actor,
+            attempts=1,
+            heartbeat_at=timezone.now(),
+        )
+        IMPORT.dispatch_first(version)
+        return version
+
+
+def _check_dataset_version(model: Model, dataset_version: DatasetVersion) -> None:
+    if dataset_version.dataset.team_id != model.team_id or dataset_version.dataset.task != model.task:
+        raise ApplicationError(
+            "dataset: not a dataset of this model's team and task.", fields={"dataset": ["Mismatch."]}
+        )
+    if dataset_version.status != DatasetVersion.Status.READY:
+        raise ApplicationError(
+            f"dataset: version {dataset_version.number} is {dataset_version.status}, not ready.",
+            fields={"dataset": ["Not ready."]},
+        )
+
+
+def _check_safetensors(uploaded_file, expected: dict[str, list[int]]) -> None:
+    path = getattr(uploaded_file, "temporary_file_path", None)
+    with scratch_path(".safetensors") as copy:
+        if path is None:  # a small upload kept in memory: the header reader wants a file
+            with copy.open("wb") as out:
+                for chunk in uploaded_file.chunks():
+                    out.write(chunk)
+            uploaded_file.seek(0)
+        try:
+            found = header_shapes(path() if path else copy)
+        except WeightsFileError as error:
+            raise ApplicationError(f"file: {error}", fields={"file": [str(error)]}) from None
+    check_shapes(found, expected)
+
+
+@transaction.atomic
+def version_from_weights(
+    *,
+    actor,
+    model: Model,
+    weights: dict,
+    spec: dict,
+    dataset_version: DatasetVersion | None,
+    source: str,
+    parent: ModelVersion | None = None,
+    transforms: list | None = None,
+    label: str = "",
+    job_id: int | None = None,
+    input_shape=None,
+    class_names=None,
+    preprocessing=None,
+) -> ModelVersion:
+    """A ready version from a state dict in memory (what training and compression jobs store)."""
+    input_shape = input_shape or (dataset_version.sample_shape if dataset_version else parent.input_shape)
+    class_names = class_names or (dataset_version.class_names if dataset_version else parent.class_names)
+    preprocessing = preprocessing or (dataset_version.preprocessing if dataset_version else parent.preprocessing)
+    with scratch_path(".safetensors") as out:
+        size = save_weights(out, weights)
+        digest = file_sha256(out)
+        check_quota(model.team, storage_bytes=size)
+        total, nonzero = parameter_counts(weights)
+        number = _next_number(model)
+        name = store_file(out, f"models/{model.team_id}/{model.pk}/v{number}-{uuid.uuid4().hex[:8]}.safetensors")
+    try:
+        version = ModelVersion.objects.create(
+            model=model,
+            number=number,
+            label=label[:100],
+            source=source,
+            spec=spec,
+            input_shape=list(input_shape),
+            num_classes=len(class_names),
+            class_names=class_names,
+            preprocessing=preprocessing,
+            transforms=transforms or [],
+            parent=parent,
+            trained_on=dataset_version,
+            produced_by_job=job_id,
+            artifact=name,
+            bytes=size,
+            sha256=digest,
+            parameter_count=total,
+            nonzero_parameters=nonzero,
+            status=ModelVersion.Status.READY,
+            progress=1.0,
+            finished_at=timezone.now(),
+            created_by=actor,
+        )
+        usage_record(
+            team=model.team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"model_version:{version.pk}"
+        )
+    except Exception:
+        delete_stored(name)
+        raise
+    return version
+
+
+@transaction.atomic
+def alias_set(*, actor, model: Model, name: str, version: ModelVersion) -> Alias:
+    """Point alias `name` at `version` (creating it, or moving it and keeping the history)."""
+    require_role(actor, model.team, Role.MEMBER)
+    name = (name or "").strip().lower()
+    if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 50:
+        raise ApplicationError("name: an alias is 1-50 letters, digits, '-' or '_'.", fields={"name": ["Invalid."]})
+    if version.model_id != model.pk:
+        raise ApplicationError("version: not a version of this model.", fields={"version": ["Wrong model."]})
+    if version.status != ModelVersion.Status.READY:
+        raise ApplicationError(
+            f"version: v{version.number} is {version.status}; only ready versions take aliases.",
+            fields={"version": ["Not ready."]},
+        )
+    alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
+    previous = alias.version if alias else None
+    if alias is None:
+        alias = Alias.objects.create(model=model, name=name, version=version)
+    elif previous.pk != version.pk:
+        alias.version, alias.updated_at = version, timezone.now()
+        alias.save(update_fields=["version", "updated_at"])
+    if previous is None or previous.pk != version.pk:
+        AliasMove.objects.create(alias=alias, from_version=previous, to_version=version, moved_by=actor)
+    return alias
+
+
+@transaction.atomic
+def alias_delete(*, actor, alias: Alias) -> None:
+    require_role(actor, alias.model.team, Role.MEMBER)
+    alias.delete()
