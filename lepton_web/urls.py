@@ -18,6 +18,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", include("apps.datasets.urls")),
+    path("", include("apps.registry.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.accounts.urls")),
     path("admin/", admin.site.urls),

@@ -146,6 +146,16 @@ TENANT_ROUTES += [
     TenantRoute(
         "api:model-alias-detail", _model_url("api:model-alias-detail", "production"), ("GET", "PATCH", "DELETE")
     ),
+    # registry: pages
+    TenantRoute("registry:detail", _model_url("registry:detail")),
+    TenantRoute("registry:versions_partial", _model_url("registry:versions_partial")),
+    TenantRoute("registry:upload", _model_url("registry:upload"), ("POST",)),
+    TenantRoute("registry:alias_set", _model_url("registry:alias_set"), ("POST",)),
+    TenantRoute("registry:delete", _model_url("registry:delete"), ("POST",)),
+    TenantRoute("registry:version", _model_url("registry:version", 1)),
+    TenantRoute("registry:version_work", _model_url("registry:version_work", 1)),
+    TenantRoute("registry:version_evaluate", _model_url("registry:version_evaluate", 1), ("POST",)),
+    TenantRoute("registry:version_export", _model_url("registry:version_export", 1), ("POST",)),
 ]
 
 # URL names with parameters that do not address a team's object, and why.

@@ -5,7 +5,7 @@ from django.urls import reverse
 NAVIGATION = [
     ("Dashboard", "dashboard:home"),
     ("Datasets", "datasets:list"),
-    ("Models", "dashboard:models"),
+    ("Models", "registry:list"),
     ("Jobs", "dashboard:jobs"),
     ("Experiments", "dashboard:experiments"),
     ("Nodes", "dashboard:nodes"),

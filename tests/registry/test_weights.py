@@ -173,3 +173,65 @@ def test_malformed_safetensors_raise_a_clear_error(tmp_path, payload):
         header_shapes(path)
     with pytest.raises(WeightsFileError):
         load_weights(path)
+
+
+FAMILY_INPUTS = [
+    ({"family": "mlp"}, (13,)),
+    ({"family": "cnn_small"}, (1, 8, 8)),
+    ({"family": "resnet", "depth": 8, "width_multiplier": 0.5}, (3, 16, 16)),
+    ({"family": "mobilenet_v2", "width_multiplier": 0.25}, (3, 16, 16)),
+]
+
+
+@pytest.mark.parametrize(("spec", "shape"), FAMILY_INPUTS, ids=[s["family"] for s, _ in FAMILY_INPUTS])
+def test_every_family_rebuilds_from_lepton_weights_with_identical_outputs(tmp_path, spec, shape):
+    torch.manual_seed(0)
+    module = build_model(spec, input_shape=shape, num_classes=5)
+    module.train()
+    module(torch.randn(8, *shape)).sum().backward()  # move BatchNorm statistics off their defaults
+    module.eval()
+    path = tmp_path / "w.safetensors"
+    save_weights(path, module.state_dict())
+
+    rebuilt = rebuild_module(spec, input_shape=shape, num_classes=5, transforms=[], weights=load_weights(path))
+
+    x = torch.randn(4, *shape)
+    assert torch.equal(rebuilt(x), module(x))
+
+
+def test_a_pruned_version_rebuilds_with_identical_predictions(tmp_path):
+    module = _mlp(seed=5)
+    module.load_state_dict(_prune(module.state_dict(), 0.9))
+    path = tmp_path / "w.safetensors"
+    save_weights(path, module.state_dict())
+
+    rebuilt = rebuild_module(
+        {"family": "mlp", "hidden_sizes": [256, 128]},
+        input_shape=(64,),
+        num_classes=10,
+        transforms=[],
+        weights=load_weights(path),
+    )
+
+    x = torch.randn(16, 64)
+    assert torch.equal(rebuilt(x), module(x))
+
+
+def test_an_int8_weight_only_version_rebuilds_with_identical_predictions(tmp_path):
+    """The saved module computes with int8 values times their scales; so does the rebuilt one."""
+    module = _mlp(seed=6)
+    quantized = _quantize(module.state_dict())
+    module.load_state_dict(dequantized(quantized))
+    path = tmp_path / "w.safetensors"
+    save_weights(path, quantized)
+
+    rebuilt = rebuild_module(
+        {"family": "mlp", "hidden_sizes": [256, 128]},
+        input_shape=(64,),
+        num_classes=10,
+        transforms=[],
+        weights=load_weights(path),
+    )
+
+    x = torch.randn(16, 64)
+    assert torch.equal(rebuilt(x), module(x))
