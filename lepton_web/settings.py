@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.datasets",
     "apps.registry",
+    "apps.jobs",
     "apps.dashboard",
 ]
 
@@ -178,6 +179,13 @@ LEPTON_CACHE_DIR = Path(env_str("LEPTON_CACHE_DIR", str(VAR_DIR / "cache")))
 LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_BYTES", 2 * 1024**3)
 LEPTON_WORK_STALE_SECONDS = env_int("LEPTON_WORK_STALE_SECONDS", 300)
 LEPTON_WORK_MAX_ATTEMPTS = env_int("LEPTON_WORK_MAX_ATTEMPTS", 3)
+# --- Jobs -----------------------------------------------------------------------------------
+LEPTON_JOB_MAX_ATTEMPTS = env_int("LEPTON_JOB_MAX_ATTEMPTS", 3)
+LEPTON_JOB_STALE_SECONDS = env_int("LEPTON_JOB_STALE_SECONDS", 60)
+LEPTON_HEARTBEAT_SECONDS = env_int("LEPTON_HEARTBEAT_SECONDS", 5)
+LEPTON_HEARTBEAT_THREAD = env_bool("LEPTON_HEARTBEAT_THREAD", True)
+LEPTON_PROGRESS_INTERVAL = float(env_str("LEPTON_PROGRESS_INTERVAL", "1.0"))
+
 LEPTON_INGEST_LIMITS = {
     "zip_max_entries": env_int("LEPTON_ZIP_MAX_ENTRIES", 200_000),
     "zip_max_total_bytes": env_int("LEPTON_ZIP_MAX_TOTAL_BYTES", 4 * 1024**3),
@@ -222,6 +230,8 @@ SPECTACULAR_SETTINGS = {
         "QuotaLimitEnum": "apps.accounts.models.QUOTA_LIMITS",
         "SourceFormatEnum": "apps.datasets.models.SourceFormat",
         "ExportFormatEnum": "apps.registry.models.ModelExport.Format",
+        "JobStatusEnum": "apps.jobs.models.JobStatus",
+        "WorkStatusEnum": "apps.core.models.BackgroundWork.Status",
     },
 }
 

@@ -158,6 +158,33 @@ TENANT_ROUTES += [
     TenantRoute("registry:version_export", _model_url("registry:version_export", 1), ("POST",)),
 ]
 
+
+def _globex_job(world: World):
+    if not hasattr(world, "_globex_job"):
+        from apps.jobs.models import Job
+
+        world._globex_job = Job.objects.create(
+            team=world.globex, submitted_by=world.charlie, kind="train", spec={}, status="succeeded", attempts=1
+        )
+    return world._globex_job
+
+
+def _job_url(name: str):
+    return lambda w: reverse(name, args=[_globex_job(w).pk])
+
+
+TENANT_ROUTES += [
+    TenantRoute("api:job-detail", _job_url("api:job-detail")),
+    TenantRoute("api:job-cancel", _job_url("api:job-cancel"), ("POST",)),
+    TenantRoute("api:job-retry", _job_url("api:job-retry"), ("POST",)),
+    TenantRoute("api:job-metrics", _job_url("api:job-metrics")),
+    TenantRoute("api:job-logs", _job_url("api:job-logs")),
+    TenantRoute("jobs:detail", _job_url("jobs:detail")),
+    TenantRoute("jobs:live", _job_url("jobs:live")),
+    TenantRoute("jobs:cancel", _job_url("jobs:cancel"), ("POST",)),
+    TenantRoute("jobs:retry", _job_url("jobs:retry"), ("POST",)),
+]
+
 # URL names with parameters that do not address a team's object, and why.
 EXEMPT_ROUTES = {
     "admin:*": "the Django admin is for operators (staff), not tenants",

@@ -6,7 +6,7 @@ NAVIGATION = [
     ("Dashboard", "dashboard:home"),
     ("Datasets", "datasets:list"),
     ("Models", "registry:list"),
-    ("Jobs", "dashboard:jobs"),
+    ("Jobs", "jobs:list"),
     ("Experiments", "dashboard:experiments"),
     ("Nodes", "dashboard:nodes"),
     ("Deployments", "dashboard:deployments"),

@@ -9,7 +9,6 @@ from apps.accounts.quotas import quota_lines, team_usage
 from apps.accounts.selectors import team_memberships
 
 UPCOMING_SECTIONS = {
-    "jobs": ("Jobs", "Training, evaluation and compression jobs with live progress, logs, cancel and resume."),
     "experiments": ("Experiments", "Compression sweeps that chart accuracy against size and pick the best model."),
     "nodes": ("Nodes", "GPU and CPU nodes with their GPUs, heartbeats and running jobs."),
     "deployments": ("Deployments", "Serve a chosen model version behind a predict endpoint."),

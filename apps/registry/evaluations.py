@@ -63,6 +63,13 @@ def evaluation_request(*, actor, version: ModelVersion, dataset_version: Dataset
     evaluation = Evaluation.objects.select_for_update().filter(version=version, dataset_version=dataset_version).first()
     if evaluation is not None and evaluation.status == Evaluation.Status.PROCESSING:
         return evaluation  # already on its way
+    evaluation = _fresh_evaluation(actor, version, dataset_version)
+    EVALUATE.dispatch_first(evaluation)
+    return evaluation
+
+
+def _fresh_evaluation(actor, version: ModelVersion, dataset_version: DatasetVersion) -> Evaluation:
+    now = timezone.now()
     fresh = {
         "status": Evaluation.Status.PROCESSING,
         "error": "",
@@ -71,14 +78,22 @@ def evaluation_request(*, actor, version: ModelVersion, dataset_version: Dataset
         "finished_at": None,
         "attempts": 1,
         "claimed_at": None,
-        "heartbeat_at": timezone.now(),
+        "heartbeat_at": now,
         "requested_by": actor,
-        "created_at": timezone.now(),
+        "created_at": now,
     }
     evaluation, _ = Evaluation.objects.update_or_create(
         version=version, dataset_version=dataset_version, defaults=fresh
     )
-    EVALUATE.dispatch_first(evaluation)
+    return evaluation
+
+
+def evaluate_now(*, actor, version: ModelVersion, dataset_version: DatasetVersion) -> Evaluation:
+    """Measure in this process (a job's worker already), recording the usual Evaluation row."""
+    check_compatible(version, dataset_version)
+    evaluation = _fresh_evaluation(actor, version, dataset_version)
+    evaluation_run(evaluation.pk, 1)
+    evaluation.refresh_from_db()
     return evaluation
 
 

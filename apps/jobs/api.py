@@ -1,0 +1,83 @@
+"""REST API of jobs: submit, list, get, cancel, retry, metrics, logs (tail with ?after=<id>)."""
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from apps.accounts.selectors import team_for_user
+from apps.core.api.views import ScopedQuerysetMixin
+from apps.jobs import selectors, services
+from apps.jobs.filters import JobFilter
+from apps.jobs.models import Job, JobEpoch
+from apps.jobs.serializers import (
+    JobDetailSerializer,
+    JobEpochSerializer,
+    JobLogLineSerializer,
+    JobSerializer,
+    JobSubmitSerializer,
+)
+
+
+class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Jobs of your teams. Filter with ?team=, ?status= (repeatable), ?kind=, ?submitted_by=."""
+
+    model = Job
+    filterset_class = JobFilter
+    ordering_fields = ["created_at", "started_at", "finished_at", "priority", "status"]
+
+    def scoped_queryset(self):
+        jobs = selectors.jobs_for_user(self.request.user)
+        if self.action != "list":
+            jobs = jobs.prefetch_related(Prefetch("epochs", queryset=JobEpoch.objects.order_by("epoch")))
+        return jobs
+
+    def get_serializer_class(self):
+        return JobSerializer if self.action == "list" else JobDetailSerializer
+
+    @extend_schema(request=JobSubmitSerializer, responses={201: JobDetailSerializer})
+    def create(self, request):
+        params = JobSubmitSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        job = services.job_submit(
+            actor=request.user,
+            team=team_for_user(request.user, data["team"]),
+            kind=data["kind"],
+            spec=data["spec"],
+            priority=data["priority"],
+            gpus=data["gpus"],
+            max_attempts=data.get("max_attempts"),
+        )
+        return Response(JobDetailSerializer(self.scoped_queryset().get(pk=job.pk)).data, status=201)
+
+    @extend_schema(request=None, responses=JobDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        services.job_cancel(actor=request.user, job=self.get_object())
+        return Response(JobDetailSerializer(self.scoped_queryset().get(pk=pk)).data)
+
+    @extend_schema(request=None, responses=JobDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        services.job_retry(actor=request.user, job=self.get_object())
+        return Response(JobDetailSerializer(self.scoped_queryset().get(pk=pk)).data)
+
+    @extend_schema(responses=JobEpochSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def metrics(self, request, pk=None):
+        return Response(JobEpochSerializer(selectors.job_epochs(self.get_object()), many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Only lines with an id above this (tailing).")],
+        responses=JobLogLineSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def logs(self, request, pk=None):
+        try:
+            after = int(request.query_params.get("after", 0))
+        except ValueError:
+            raise ValidationError({"after": ["Must be an integer (the id of the last line you saw)."]}) from None
+        return Response(JobLogLineSerializer(selectors.job_log_after(self.get_object(), after), many=True).data)

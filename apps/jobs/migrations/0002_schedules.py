@@ -1,0 +1,28 @@
+"""Every minute: requeue (or fail) jobs whose worker went silent, and place queued jobs."""
+
+from django.db import migrations
+
+SCHEDULES = {
+    "jobs: reap stale attempts": "apps.jobs.tasks.reap_stale_jobs",
+    "jobs: place queued jobs": "apps.jobs.tasks.place_queued_jobs",
+}
+
+
+def schedule(apps, schema_editor):
+    Schedule = apps.get_model("django_q", "Schedule")
+    for name, func in SCHEDULES.items():
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": "I", "minutes": 1, "repeats": -1}
+        )
+
+
+def unschedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name__in=SCHEDULES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("jobs", "0001_initial"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
+    operations = [migrations.RunPython(schedule, unschedule)]

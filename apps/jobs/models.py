@@ -1,0 +1,117 @@
+"""Jobs: queued work with a state machine, a lease per attempt, progress, metrics, logs, checkpoints."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import Team
+from apps.core.models import LeasedWork
+
+
+class JobKind(models.TextChoices):
+    TRAIN = "train", "Train"
+    EVALUATE = "evaluate", "Evaluate"
+    COMPRESS = "compress", "Compress"
+    EXPORT = "export", "Export"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Job(LeasedWork):
+    """One unit of work a worker runs for a team. Status changes only through `services.job_transition`.
+
+    `attempts` counts dispatched attempts (see apps.core.leases): only the attempt whose number
+    equals `attempts` may write, and only while the job is running.
+    """
+
+    RUNNING = Q(status=JobStatus.RUNNING)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(max_length=20, choices=JobKind.choices)
+    spec = models.JSONField(help_text="The kind's validated parameters.")
+    priority = models.SmallIntegerField(default=0, help_text="Higher runs first within the team.")
+    gpus = models.PositiveSmallIntegerField(default=0, help_text="GPUs the job needs; 0 runs on any node.")
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    status_reason = models.TextField(blank=True, help_text="Why the job is in its status (or waiting).")
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    progress_step = models.CharField(max_length=200, blank=True, help_text='e.g. "epoch 3 of 10"')
+    eta_seconds = models.FloatField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    checkpoint = models.CharField(max_length=255, blank=True, help_text="The last checkpoint in storage.")
+    checkpoint_epoch = models.PositiveIntegerField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="Links to what the job made.")
+    device = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "priority", "created_at"])]
+
+    def __str__(self):
+        return f"job {self.pk} ({self.kind})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+
+class JobEpoch(models.Model):
+    """One epoch's figures, written when the epoch ends (a resumed attempt rewrites the same epoch)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="epochs")
+    attempt = models.PositiveSmallIntegerField()
+    epoch = models.PositiveIntegerField()
+    train_loss = models.FloatField()
+    train_accuracy = models.FloatField(null=True, blank=True)
+    val_loss = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    samples_per_second = models.FloatField()
+    learning_rate = models.FloatField()
+    seconds = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["job", "epoch"], name="job_epoch_unique")]
+
+    def __str__(self):
+        return f"{self.job} epoch {self.epoch}"
+
+
+class JobLogLine(models.Model):
+    """A line of a job's log: the runner's own lines, the kind's, and captured warnings."""
+
+    class Level(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_lines")
+    attempt = models.PositiveSmallIntegerField()
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.INFO)
+    message = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.created_at:%H:%M:%S} {self.level} {self.message[:60]}"

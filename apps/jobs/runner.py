@@ -1,0 +1,237 @@
+"""The runner: what a worker does with one attempt of a job.
+
+claim the attempt (scheduled -> running, conditional on the attempt number) -> heartbeat in
+a background thread (which also notices cancel requests) -> run the kind -> finish:
+succeeded, cancelled, failed with the reason, or back to queued for another attempt when it
+crashed and attempts remain. Every write goes through the attempt's lease, so a stale
+worker's late writes are refused.
+"""
+
+import logging
+import threading
+import time
+import traceback
+import uuid
+import warnings
+
+import torch
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.accounts.models import UsageRecord
+from apps.accounts.quotas import usage_record
+from apps.core.errors import ApplicationError
+from apps.core.leases import LeaseLost, ProgressReporter, lease_write
+from apps.core.storage import delete_stored, local_path, scratch_path, store_file
+from apps.jobs.kinds import kind_handler
+from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
+from apps.jobs.services import IllegalTransition, job_log, job_transition, jobs_place_queued
+
+logger = logging.getLogger(__name__)
+S = JobStatus
+
+
+class JobCancelled(Exception):
+    """Raised inside a kind when the job was cancelled; the runner marks it cancelled."""
+
+
+class JobFailed(Exception):
+    """A failure that another attempt would not fix (bad input); the job fails without retrying."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Heartbeat(threading.Thread):
+    """A safety net for long steps: keeps the lease fresh and watches for cancel requests.
+
+    The main thread already does both whenever it reports progress (at most once a second);
+    this thread covers steps that report nothing for a long time. It is off in tests that run
+    jobs inside a test transaction, where another connection cannot see the job.
+    """
+
+    def __init__(self, job_id: int, attempt: int, interval: float):
+        super().__init__(name=f"job-{job_id}-heartbeat", daemon=True)
+        self.job_id, self.attempt, self.interval = job_id, attempt, interval
+        self.cancel_requested = threading.Event()
+        self.lease_lost = threading.Event()
+        self._stop_event = threading.Event()
+
+    def run(self):
+        try:
+            while not self._stop_event.wait(self.interval):
+                self.beat()
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def beat(self) -> None:
+        try:
+            lease_write(Job, self.job_id, attempt=self.attempt, active=Job.RUNNING)
+        except LeaseLost:
+            self.lease_lost.set()
+            return
+        if Job.objects.filter(pk=self.job_id, cancel_requested_at__isnull=False).exists():
+            self.cancel_requested.set()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+
+
+class JobContext:
+    """What a kind's `run` gets: the job, its device, and ways to report, log, check and checkpoint."""
+
+    def __init__(self, job: Job, attempt: int, heartbeat: Heartbeat | None):
+        self.job, self.attempt, self._heartbeat = job, attempt, heartbeat
+        self._cancelled = False
+        wants_gpu = job.gpus > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda") if wants_gpu else torch.device("cpu")
+        self._started, self._start_fraction = time.monotonic(), job.progress
+        self._report = ProgressReporter(self._write_progress, interval=settings.LEPTON_PROGRESS_INTERVAL)
+
+    def write(self, **fields) -> None:
+        lease_write(Job, self.job.pk, attempt=self.attempt, active=Job.RUNNING, **fields)
+
+    def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
+        job_log(self.job.pk, self.attempt, message, level)
+
+    def check_cancelled(self) -> None:
+        """Call between steps: raises when the job was cancelled or this attempt lost its lease."""
+        beat = self._heartbeat
+        if beat is not None and beat.lease_lost.is_set():
+            raise LeaseLost(f"job {self.job.pk} attempt {self.attempt}")
+        if self._cancelled or (beat is not None and beat.cancel_requested.is_set()):
+            raise JobCancelled()
+
+    def progress(self, fraction: float, step: str = "") -> None:
+        """Report progress (written at most every LEPTON_PROGRESS_INTERVAL seconds) and check cancellation."""
+        self.check_cancelled()
+        self._report(fraction, step)
+
+    def _write_progress(self, fraction: float, step: str) -> None:
+        done = fraction - self._start_fraction
+        elapsed = time.monotonic() - self._started
+        eta = elapsed / done * (1 - fraction) if done > 0 else None
+        self.write(progress=fraction, progress_step=step[:200], eta_seconds=eta)
+        self._cancelled = Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists()
+
+    def record_epoch(self, epoch: int, **figures) -> None:
+        self.write()  # the lease first: a stale attempt writes no figures
+        JobEpoch.objects.update_or_create(
+            job_id=self.job.pk, epoch=epoch, defaults={"attempt": self.attempt, **figures}
+        )
+
+    def save_checkpoint(self, state: dict, epoch: int) -> None:
+        """Write atomically: a new file under a new name, then the job points at it, then the old goes."""
+        name = f"checkpoints/{self.job.team_id}/{self.job.pk}/epoch-{epoch:05d}-{uuid.uuid4().hex[:8]}.pt"
+        with scratch_path(".pt") as local:
+            torch.save(state, local)
+            store_file(local, name)
+        previous = Job.objects.filter(pk=self.job.pk).values_list("checkpoint", flat=True).first()
+        try:
+            self.write(checkpoint=name, checkpoint_epoch=epoch)
+        except LeaseLost:
+            delete_stored(name)
+            raise
+        if previous:
+            delete_stored(previous)
+
+    def load_checkpoint(self) -> dict | None:
+        name = Job.objects.filter(pk=self.job.pk).values_list("checkpoint", flat=True).first()
+        if not name:
+            return None
+        self.log(f"resuming from checkpoint {name.rsplit('/', 1)[-1]}")
+        return torch.load(local_path(name), map_location="cpu", weights_only=True)
+
+
+def run_job(job_id: int, attempt: int) -> None:
+    """The worker's entry point for one attempt of one job."""
+    close_old_connections()
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    now = timezone.now()
+    try:
+        job = job_transition(
+            job,
+            S.RUNNING,
+            attempt=attempt,
+            reason=f"running (attempt {attempt})",
+            claimed_at=now,
+            heartbeat_at=now,
+            started_at=Coalesce(F("started_at"), Value(now)),
+        )
+    except IllegalTransition:
+        logger.info("job %s attempt %s: not ours to run (%s)", job_id, attempt, job.status)
+        return
+    heartbeat = (
+        Heartbeat(job.pk, attempt, settings.LEPTON_HEARTBEAT_SECONDS) if settings.LEPTON_HEARTBEAT_THREAD else None
+    )
+    if heartbeat is not None:
+        heartbeat.start()
+    started = time.monotonic()
+    try:
+        _run_attempt(job, attempt, heartbeat)
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        _record_gpu_time(job, attempt, time.monotonic() - started)
+        jobs_place_queued()
+
+
+def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
+    context = JobContext(job, attempt, heartbeat)
+    context.log(f"attempt {attempt} of {job.max_attempts} started on {context.device}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = lambda message, category, *rest, **kw: context.log(
+                f"{category.__name__}: {message}", JobLogLine.Level.WARNING
+            )
+            result = kind_handler(job.kind).run(context) or {}
+        job_transition(
+            job, S.SUCCEEDED, attempt=attempt, result=result, progress=1.0, eta_seconds=0, progress_step="done"
+        )
+        context.log("succeeded")
+    except JobCancelled:
+        _finish(job, attempt, S.CANCELLED, "cancelled while running")
+        context.log("cancelled", JobLogLine.Level.WARNING)
+    except LeaseLost:
+        logger.warning("job %s attempt %s lost its lease; a newer attempt owns the job", job.pk, attempt)
+    except (JobFailed, ApplicationError) as error:
+        context.log(error.message, JobLogLine.Level.ERROR)
+        _finish(job, attempt, S.FAILED, error.message)
+    except Exception as error:
+        _crashed(job, attempt, context, error)
+
+
+def _crashed(job: Job, attempt: int, context: JobContext, error: Exception) -> None:
+    """An unexpected error: try again (resuming from the checkpoint) while attempts remain."""
+    summary = f"{type(error).__name__}: {error}"
+    context.log(f"attempt {attempt} crashed: {summary}\n{traceback.format_exc()}", JobLogLine.Level.ERROR)
+    if attempt < job.max_attempts:
+        _finish(job, attempt, S.QUEUED, f"attempt {attempt} crashed ({summary}); retrying from the last checkpoint")
+    else:
+        _finish(job, attempt, S.FAILED, f"crashed in each of {attempt} attempt(s); last: {summary}")
+
+
+def _finish(job: Job, attempt: int, status: str, reason: str) -> None:
+    try:
+        job_transition(job, status, attempt=attempt, reason=reason[:2000])
+    except IllegalTransition:
+        logger.info("job %s: already moved on; not marking %s", job.pk, status)
+
+
+def _record_gpu_time(job: Job, attempt: int, seconds: float) -> None:
+    """GPU-seconds of this attempt into the usage ledger, exactly once per attempt."""
+    if job.gpus:
+        usage_record(
+            team=job.team,
+            kind=UsageRecord.Kind.GPU_SECONDS,
+            amount=round(job.gpus * seconds),
+            source=f"job:{job.pk}:attempt:{attempt}",
+        )

@@ -1,0 +1,91 @@
+"""API shapes of jobs: everything the job page shows, for scripts and the SDK."""
+
+from rest_framework import serializers
+
+from apps.jobs.models import Job, JobEpoch, JobKind, JobLogLine
+from apps.jobs.selectors import job_log_tail
+
+
+class JobEpochSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobEpoch
+        fields = [
+            "epoch",
+            "attempt",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "samples_per_second",
+            "learning_rate",
+            "seconds",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class JobLogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobLogLine
+        fields = ["id", "attempt", "level", "message", "created_at"]
+        read_only_fields = fields
+
+
+class JobSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    cancel_requested = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "team",
+            "kind",
+            "spec",
+            "priority",
+            "gpus",
+            "status",
+            "status_reason",
+            "attempts",
+            "max_attempts",
+            "progress",
+            "progress_step",
+            "eta_seconds",
+            "cancel_requested",
+            "checkpoint_epoch",
+            "result",
+            "device",
+            "submitted_by",
+            "created_at",
+            "scheduled_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
+        read_only_fields = fields
+
+    def get_cancel_requested(self, job) -> bool:
+        return job.cancel_requested_at is not None
+
+
+class JobDetailSerializer(JobSerializer):
+    epochs = JobEpochSerializer(many=True, read_only=True)
+    log_tail = serializers.SerializerMethodField()
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "epochs", "log_tail"]
+        read_only_fields = fields
+
+    def get_log_tail(self, job) -> list[dict]:
+        return JobLogLineSerializer(job_log_tail(job), many=True).data
+
+
+class JobSubmitSerializer(serializers.Serializer):
+    team = serializers.SlugField()
+    kind = serializers.ChoiceField(choices=JobKind.choices)
+    spec = serializers.JSONField()
+    priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
+    gpus = serializers.IntegerField(default=0, min_value=0, max_value=64)
+    max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)

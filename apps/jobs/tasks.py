@@ -1,0 +1,15 @@
+"""What the workers run for jobs."""
+
+from apps.jobs import runner, services
+
+
+def run_job(job_id: int, attempt: int) -> None:
+    runner.run_job(job_id, attempt)
+
+
+def place_queued_jobs() -> int:
+    return services.jobs_place_queued()
+
+
+def reap_stale_jobs() -> int:
+    return services.jobs_reap_stale()
