@@ -1,0 +1,130 @@
+"""Jobs through real django-q2 clusters: each broker, cancel within 5 s, a SIGKILLed worker resumed."""
+
+import json
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from tests.processes import lepton_env, manage, start, stop, wait_until
+
+SETUP = """
+from django.contrib.auth import get_user_model
+from apps.accounts.services import team_create
+from apps.datasets import services as datasets
+from apps.datasets.models import DatasetVersion
+from apps.registry.services import model_create
+from apps.jobs.services import job_submit
+user = get_user_model().objects.create_user("w", password="x")
+team = team_create(creator=user, name="Workers")
+dataset = datasets.dataset_create(actor=user, team=team, name="digits", task="image_classification")
+version = DatasetVersion.objects.create(dataset=dataset, number=1, source_format="bundled", source_name="digits",
+                                        source_options={{"name": "digits", "params": {{}}, "seed": 0}}, attempts=1)
+datasets.version_ingest(version.pk, 1)
+model = model_create(actor=user, team=team, name="mlp", task="image_classification",
+                     architecture={{"family": "mlp", "hidden_sizes": {hidden}}}, dataset=dataset)
+job = job_submit(actor=user, team=team, kind="train", spec={{"model": model.pk, "dataset": dataset.pk, **{spec}}})
+print(job.pk)
+"""
+
+CANCEL = """
+from django.contrib.auth import get_user_model
+from apps.jobs.models import Job
+from apps.jobs.services import job_cancel
+job_cancel(actor=get_user_model().objects.get(username="w"), job=Job.objects.get(pk={pk}))
+"""
+
+REAP = "from apps.jobs.services import jobs_reap_stale; print(jobs_reap_stale())"
+QUERY = "SELECT status, attempts, checkpoint_epoch, status_reason, result FROM jobs_job WHERE id = ?"
+
+
+def _job(env, pk) -> dict:
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///"), timeout=20) as db:
+        status, attempts, epoch, reason, result = db.execute(QUERY, (pk,)).fetchone()
+        epochs = [
+            row[0] for row in db.execute("SELECT epoch FROM jobs_jobepoch WHERE job_id = ? ORDER BY epoch", (pk,))
+        ]
+        log = _log(db, pk)
+    return {
+        "status": status,
+        "attempts": attempts,
+        "checkpoint_epoch": epoch,
+        "reason": reason,
+        "result": json.loads(result or "{}"),
+        "epochs": epochs,
+        "log": log,
+    }
+
+
+def _log(db, pk) -> list[str]:
+    return [row[0] for row in db.execute("SELECT message FROM jobs_joblogline WHERE job_id = ? ORDER BY id", (pk,))]
+
+
+def _submit(env, *, hidden="[64]", spec=None) -> int:
+    output = manage(env, "shell", "-c", SETUP.format(hidden=hidden, spec=spec or {"epochs": 3}))
+    return int(output.strip().splitlines()[-1])
+
+
+def _finished(env, pk):
+    state = _job(env, pk)
+    return state if state["status"] in ("succeeded", "failed", "cancelled") else None
+
+
+def _redis_url():
+    from tests.test_runlocal import _redis_url as redis_url
+
+    return redis_url()
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_training_job_runs_through_a_real_cluster(tmp_path, broker):
+    extra = {"REDIS_URL": _redis_url()} if broker == "redis" else {}
+    env = lepton_env(tmp_path, LEPTON_WORKERS="1", **extra)
+    pk = _submit(env)
+    cluster = start(env, "qcluster")
+    try:
+        state = wait_until(lambda: _finished(env, pk), seconds=120, what="the job finishing")
+    finally:
+        stop(cluster)
+    assert state["status"] == "succeeded", state["reason"]
+    assert state["epochs"] == [1, 2, 3]
+    assert state["result"]["version"] == 1
+
+
+def test_cancel_takes_effect_within_5_seconds(tmp_path):
+    env = lepton_env(tmp_path, LEPTON_WORKERS="1")
+    pk = _submit(env, hidden="[256]", spec={"epochs": 1000})
+    cluster = start(env, "qcluster")
+    try:
+        wait_until(lambda: _job(env, pk)["epochs"], seconds=120, what="the first epoch")
+        requested = time.monotonic()
+        manage(env, "shell", "-c", CANCEL.format(pk=pk))
+        state = wait_until(lambda: _finished(env, pk), seconds=30, interval=0.1, what="the cancel")
+        took = time.monotonic() - requested
+    finally:
+        stop(cluster)
+    assert state["status"] == "cancelled"
+    assert took < 5, f"cancel took {took:.1f} s"
+
+
+def test_a_sigkilled_worker_leaves_a_job_that_a_later_attempt_finishes_from_its_checkpoint(tmp_path):
+    env = lepton_env(tmp_path, LEPTON_WORKERS="1", LEPTON_JOB_STALE_SECONDS="3", LEPTON_HEARTBEAT_SECONDS="1")
+    pk = _submit(env, hidden="[512, 512]", spec={"epochs": 12, "seed": 7})
+    cluster = start(env, "qcluster")
+    wait_until(lambda: (_job(env, pk)["checkpoint_epoch"] or 0) >= 3, seconds=120, what="three checkpoints")
+    stop(cluster, signal.SIGKILL)  # the worker dies mid-training, its task never acknowledged
+
+    killed = _job(env, pk)
+    assert (killed["status"], killed["attempts"]) == ("running", 1)
+    time.sleep(4)  # let its heartbeat go stale
+    assert manage(env, "shell", "-c", REAP).strip().splitlines()[-1] == "1"
+    cluster = start(env, "qcluster")
+    try:
+        state = wait_until(lambda: _finished(env, pk), seconds=180, what="the resumed attempt")
+    finally:
+        stop(cluster)
+    assert state["status"] == "succeeded", state["reason"]
+    assert state["attempts"] == 2
+    assert state["epochs"] == list(range(1, 13))
+    assert any(line.startswith("resuming from checkpoint epoch-") for line in state["log"])
