@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.core.middleware.RequestSizeLimitMiddleware",  # before CSRF: it may read the body
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -177,8 +178,11 @@ LEPTON_CACHE_DIR = Path(env_str("LEPTON_CACHE_DIR", str(VAR_DIR / "cache")))
 
 # --- Datasets ----------------------------------------------------------------------------
 LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_BYTES", 2 * 1024**3)
+LEPTON_MAX_REQUEST_BYTES = env_int("LEPTON_MAX_REQUEST_BYTES", 2 * 1024**2)  # any other request body
 LEPTON_WORK_STALE_SECONDS = env_int("LEPTON_WORK_STALE_SECONDS", 300)
 LEPTON_WORK_MAX_ATTEMPTS = env_int("LEPTON_WORK_MAX_ATTEMPTS", 3)
+# Work queued but not yet taken by any worker is queued again after this long (never failed).
+LEPTON_DISPATCH_TIMEOUT_SECONDS = env_int("LEPTON_DISPATCH_TIMEOUT_SECONDS", 900)
 # --- Jobs -----------------------------------------------------------------------------------
 LEPTON_JOB_MAX_ATTEMPTS = env_int("LEPTON_JOB_MAX_ATTEMPTS", 3)
 LEPTON_JOB_STALE_SECONDS = env_int("LEPTON_JOB_STALE_SECONDS", 60)

@@ -70,6 +70,33 @@ TENANT_ROUTES: list[TenantRoute] = [
 ]
 
 
+def _charlie_invitation(world: World):
+    """An invitation for Charlie to another team (only Charlie may answer it)."""
+    if not hasattr(world, "_charlie_invitation"):
+        from apps.accounts.models import Membership, Team
+
+        initech = Team.objects.create(slug="initech", name="Initech")
+        world._charlie_invitation = Membership.objects.create(team=initech, user=world.charlie, accepted_at=None)
+    return world._charlie_invitation
+
+
+TENANT_ROUTES += [
+    TenantRoute(
+        "api:invitation-accept", lambda w: reverse("api:invitation-accept", args=[_charlie_invitation(w).pk]), ("POST",)
+    ),
+    TenantRoute(
+        "api:invitation-decline",
+        lambda w: reverse("api:invitation-decline", args=[_charlie_invitation(w).pk]),
+        ("POST",),
+    ),
+    TenantRoute(
+        "accounts:invitation_answer",
+        lambda w: reverse("accounts:invitation_answer", args=[_charlie_invitation(w).pk, "accept"]),
+        ("POST",),
+    ),
+]
+
+
 def _globex_digits(world: World):
     """Globex's image dataset with a ready version (made once per test)."""
     if not hasattr(world, "_globex_digits"):

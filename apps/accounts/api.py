@@ -3,6 +3,7 @@
 from django.db.models import F, OuterRef, Prefetch, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -15,10 +16,12 @@ from apps.accounts.selectors import (
     memberships_with_users,
     team_for_user,
     team_memberships,
+    user_invitations,
     user_teams,
     user_tokens,
 )
 from apps.accounts.serializers import (
+    InvitationSerializer,
     MemberCreateSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
@@ -70,6 +73,35 @@ class TokenViewSet(
     def destroy(self, request, *args, **kwargs):
         tokens.token_revoke(actor=request.user, token=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Invitations to teams waiting for your answer. Accept to join; decline to drop them."""
+
+    model = Membership
+    serializer_class = InvitationSerializer
+    ordering_fields = ["created_at"]
+
+    def scoped_queryset(self):
+        return user_invitations(self.request.user).order_by("-created_at")
+
+    def _answer(self, request, pk, accept: bool):
+        invitation = self.get_object()
+        membership = services.invitation_answer(user=request.user, membership=invitation, accept=accept)
+        return Response(
+            MemberSerializer(membership).data if membership else None,
+            status=status.HTTP_200_OK if membership else status.HTTP_204_NO_CONTENT,
+        )
+
+    @extend_schema(request=None, responses=MemberSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        return self._answer(request, pk, accept=True)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        return self._answer(request, pk, accept=False)
 
 
 class MeView(APIView):
@@ -160,7 +192,7 @@ class MemberViewSet(
         return self._team
 
     def scoped_queryset(self):
-        return team_memberships(self.get_team()).annotate(username=F("user__username"), joined_at=F("created_at"))
+        return team_memberships(self.get_team()).annotate(username=F("user__username"), joined_at=F("accepted_at"))
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
     def create(self, request, team_slug=None):

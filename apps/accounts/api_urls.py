@@ -5,6 +5,7 @@ from apps.accounts import api
 
 router = SimpleRouter(trailing_slash=True)
 router.register("auth/tokens", api.TokenViewSet, basename="token")
+router.register("invitations", api.InvitationViewSet, basename="invitation")
 router.register("teams", api.TeamViewSet, basename="team")
 router.register(r"teams/(?P<team_slug>[-a-zA-Z0-9_]+)/members", api.MemberViewSet, basename="member")
 

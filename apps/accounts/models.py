@@ -34,12 +34,21 @@ class Team(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role in one team."""
+    """A user's role in one team.
+
+    A membership an admin adds is an invitation until the user accepts it (`accepted_at`):
+    until then it gives no access, so nobody can pull a user into a team without consent.
+    Memberships an operator or the team's creator makes are accepted at once (the default).
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now)
+    accepted_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique_user_team")]
@@ -49,7 +58,11 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
     def has_role(self, at_least: str) -> bool:
-        return Role.rank(self.role) >= Role.rank(at_least)
+        return self.accepted_at is not None and Role.rank(self.role) >= Role.rank(at_least)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None
 
 
 class ApiToken(models.Model):

@@ -14,7 +14,8 @@ def user_teams(user) -> QuerySet[Team]:
     """The teams `user` is a member of (none for anonymous users)."""
     if not getattr(user, "is_authenticated", False):
         return Team.objects.none()
-    return Team.objects.filter(memberships__user=user)
+    # one filter() call: both conditions apply to the same membership row
+    return Team.objects.filter(memberships__user=user, memberships__accepted_at__isnull=False)
 
 
 def scope_to_teams(queryset: QuerySet, user, *, via: str = "team") -> QuerySet:
@@ -44,7 +45,7 @@ def team_for_user(user, slug: str) -> Team:
 def membership_of(user, team: Team) -> Membership | None:
     if not getattr(user, "is_authenticated", False):
         return None
-    return Membership.objects.filter(user=user, team=team).first()
+    return Membership.objects.filter(user=user, team=team, accepted_at__isnull=False).first()
 
 
 def memberships_with_users() -> QuerySet[Membership]:
@@ -58,7 +59,14 @@ def team_memberships(team: Team) -> QuerySet[Membership]:
 def user_memberships(user) -> QuerySet[Membership]:
     if not getattr(user, "is_authenticated", False):
         return Membership.objects.none()
-    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+    return Membership.objects.filter(user=user, accepted_at__isnull=False).select_related("team").order_by("team__name")
+
+
+def user_invitations(user) -> QuerySet[Membership]:
+    """Invitations waiting for the user's answer."""
+    if not getattr(user, "is_authenticated", False):
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user, accepted_at__isnull=True).select_related("team", "invited_by")
 
 
 def user_tokens(user) -> QuerySet[ApiToken]:

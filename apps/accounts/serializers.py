@@ -34,11 +34,23 @@ class TokenCreateSerializer(serializers.Serializer):
 class MemberSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
-    joined_at = serializers.DateTimeField(source="created_at", read_only=True)
+    joined_at = serializers.DateTimeField(source="accepted_at", read_only=True, allow_null=True)
+    invited = serializers.BooleanField(source="is_pending", read_only=True, help_text="Invited, not accepted yet.")
 
     class Meta:
         model = Membership
-        fields = ["username", "email", "role", "joined_at"]
+        fields = ["username", "email", "role", "invited", "joined_at"]
+        read_only_fields = fields
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team_name = serializers.CharField(source="team.name", read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "team", "team_name", "role", "invited_by", "created_at"]
         read_only_fields = fields
 
 

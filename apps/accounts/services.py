@@ -8,8 +8,9 @@ Roles, strongest first: owner, admin, member, viewer.
 """
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import Membership, Role, Team
@@ -66,7 +67,11 @@ def team_create(*, creator, name: str, slug: str | None = None) -> Team:
             )
         if Team.objects.filter(slug=slug).exists():
             raise Conflict(f"The slug '{slug}' is taken.", fields={"slug": ["Already taken."]})
-    team = Team.objects.create(name=name[:100], slug=slug or _available_slug(name))
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(name=name[:100], slug=slug or _available_slug(name))
+    except IntegrityError:  # another request took the slug between the check and the insert
+        raise Conflict(f"The slug '{slug or slugify(name)}' is taken.", fields={"slug": ["Already taken."]}) from None
     Membership.objects.create(team=team, user=creator, role=Role.OWNER)
     quota_ensure(team)
     return team
@@ -95,26 +100,53 @@ def _find_user(identifier: str):
 
 @transaction.atomic
 def member_add(*, actor, team: Team, user_identifier: str, role: str = Role.MEMBER) -> Membership:
-    """Add an existing user (by username or email) to the team."""
+    """Invite an existing user (by username or email); they join once they accept."""
     _validate_role(role)
     require_role(actor, team, Role.OWNER if role == Role.OWNER else Role.ADMIN)
     user = _find_user(user_identifier)
     if Membership.objects.filter(team=team, user=user).exists():
         raise Conflict(f"{user.username} is already a member of {team.slug}.", fields={"user": ["Already a member."]})
-    return Membership.objects.create(team=team, user=user, role=role)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(team=team, user=user, role=role, accepted_at=None, invited_by=actor)
+    except IntegrityError:
+        raise Conflict(f"{user.username} is already a member of {team.slug}.") from None
+
+
+def invitation_answer(*, user, membership: Membership, accept: bool) -> Membership | None:
+    """The invited user accepts (the membership starts counting) or declines (it goes)."""
+    if membership.user_id != user.pk or membership.accepted_at is not None:
+        raise NotFound("Invitation not found.")
+    if not accept:
+        membership.delete()
+        return None
+    Membership.objects.filter(pk=membership.pk, accepted_at__isnull=True).update(accepted_at=timezone.now())
+    membership.refresh_from_db()
+    return membership
+
+
+def _locked(membership: Membership) -> Membership:
+    """The membership as it is now, locked: a decision on a stale copy could demote a new owner."""
+    current = Membership.objects.select_for_update().filter(pk=membership.pk).select_related("team", "user").first()
+    if current is None:
+        raise NotFound("Member not found.")
+    return current
 
 
 def _lock_owners(team: Team) -> int:
     """Lock the team's owner rows and count them (two demotions cannot both pass)."""
-    return len(list(Membership.objects.select_for_update().filter(team=team, role=Role.OWNER)))
+    owners = Membership.objects.select_for_update().filter(team=team, role=Role.OWNER, accepted_at__isnull=False)
+    return len(list(owners))
 
 
 @transaction.atomic
 def member_set_role(*, actor, membership: Membership, role: str) -> Membership:
     _validate_role(role)
+    membership = _locked(membership)
     touches_owner = Role.OWNER in (role, membership.role)
     require_role(actor, membership.team, Role.OWNER if touches_owner else Role.ADMIN)
-    if membership.role == Role.OWNER and role != Role.OWNER and _lock_owners(membership.team) <= 1:
+    demotes_owner = membership.role == Role.OWNER and role != Role.OWNER and not membership.is_pending
+    if demotes_owner and _lock_owners(membership.team) <= 1:
         raise Conflict("A team must keep at least one owner; make someone else owner first.")
     membership.role = role
     membership.save(update_fields=["role"])
@@ -123,12 +155,13 @@ def member_set_role(*, actor, membership: Membership, role: str) -> Membership:
 
 @transaction.atomic
 def member_remove(*, actor, membership: Membership) -> None:
-    """Remove a member. Anyone may leave; removing others needs admin (owner for owners)."""
+    """Remove a member (or withdraw an invitation). Anyone may leave; others need admin (owner for owners)."""
+    membership = _locked(membership)
     team = membership.team
     if membership.user_id != actor.pk:
         require_role(actor, team, Role.OWNER if membership.role == Role.OWNER else Role.ADMIN)
     elif membership_of(actor, team) is None:
         raise NotFound("Team not found.")
-    if membership.role == Role.OWNER and _lock_owners(team) <= 1:
+    if membership.role == Role.OWNER and not membership.is_pending and _lock_owners(team) <= 1:
         raise Conflict("A team must keep at least one owner; make someone else owner first.")
     membership.delete()

@@ -14,7 +14,7 @@ from apps.accounts.current import choose_team, current_team
 from apps.accounts.forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamRenameForm, TokenCreateForm
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_usage
-from apps.accounts.selectors import membership_of, team_for_user, team_memberships, user_tokens
+from apps.accounts.selectors import membership_of, team_for_user, team_memberships, user_invitations, user_tokens
 from apps.core.errors import NotFound
 from apps.core.pages import run_action, run_form_action
 
@@ -117,7 +117,7 @@ def member_add(request, slug):
 
     def add(data):
         membership = services.member_add(actor=request.user, team=team, user_identifier=data["user"], role=data["role"])
-        return f"{membership.user.username} joined {team.name} as {membership.role}."
+        return f"{membership.user.username} was invited to {team.name} as {membership.role}."
 
     status = run_form_action(request, MemberAddForm(request.POST), add)
     return _team_response(request, team, status)
@@ -151,6 +151,24 @@ def member_remove(request, slug, username):
     if status == 200 and membership.user_id == request.user.pk:
         return redirect("dashboard:home")
     return _team_response(request, team, status)
+
+
+@login_required
+@require_POST
+def invitation_answer(request, pk, answer):
+    invitation = user_invitations(request.user).filter(pk=pk).first()
+    if invitation is None:
+        raise Http404("Invitation not found.")
+    accept = answer == "accept"
+
+    def answer_it():
+        services.invitation_answer(user=request.user, membership=invitation, accept=accept)
+        if accept:
+            return f"You joined {invitation.team.name} as {invitation.role}."
+        return f"You declined the invitation to {invitation.team.name}."
+
+    run_action(request, answer_it)
+    return redirect("dashboard:home")
 
 
 @login_required

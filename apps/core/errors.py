@@ -46,7 +46,7 @@ class QuotaExceeded(ApplicationError):
     status_code = 403
 
     def __init__(self, message: str, *, limit: str):
-        super().__init__(message)
+        super().__init__(message, fields={limit: [message]})  # the limit's name, for scripts
         self.limit = limit
 
 

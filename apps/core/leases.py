@@ -93,11 +93,11 @@ class LeasedRunner:
         self.on_fail = on_fail or (lambda row: None)  # e.g. delete files only this row knew about
         self.fields_on_fail = fields_on_fail or {}
 
-    def dispatch_first(self, row) -> None:
-        """Queue attempt 1 of a row created with `attempts=1` (once the creating transaction commits)."""
+    def dispatch(self, row, attempt: int = 1) -> None:
+        """Queue `attempt` of a row whose `attempts` is that number (once the transaction commits)."""
         from apps.core.queue import enqueue_on_commit
 
-        enqueue_on_commit(self.task, row.pk, 1, group=self.model._meta.model_name)
+        enqueue_on_commit(self.task, row.pk, attempt, group=self.model._meta.model_name)
 
     def run(self, pk, attempt: int, work) -> None:
         """Claim `attempt` and run `work(row, report)`; a stale or duplicate attempt does nothing."""
@@ -136,18 +136,41 @@ class LeasedRunner:
         self.on_fail(row)
         return True
 
-    def reap(self, *, stale_seconds: float, max_attempts: int, can_retry=lambda row: True) -> int:
-        """Re-dispatch rows whose worker went silent, or fail them after the last attempt."""
+    def reap(
+        self,
+        *,
+        stale_seconds: float,
+        max_attempts: int,
+        can_retry=lambda row: True,
+        dispatch_timeout: float | None = None,
+    ) -> int:
+        """Deal with rows whose attempt shows no sign of life.
+
+        Claimed but silent for `stale_seconds`: the worker died; dispatch the next attempt, or
+        fail the row after `max_attempts`. Never claimed for `dispatch_timeout`: the task may
+        be waiting behind busy workers or lost with a broker restart; queue the same attempt
+        again (a duplicate is harmless: only one claim can win) and never count the wait.
+        """
+        from django.conf import settings
+
         from apps.core.queue import enqueue_on_commit
 
-        stale = stale_leases(self.model.objects.filter(self.model.ACTIVE), older_than_seconds=stale_seconds)
+        active = self.model.objects.filter(self.model.ACTIVE)
         handled = 0
-        for row in stale:
+        for row in stale_leases(active.filter(claimed_at__isnull=False), older_than_seconds=stale_seconds):
             if row.attempts < max_attempts and can_retry(row):
                 attempt = lease_dispatch(self.model, row.pk, from_attempt=row.attempts, active=self.model.ACTIVE)
                 if attempt is not None:
                     enqueue_on_commit(self.task, row.pk, attempt, group=self.model._meta.model_name)
                     handled += 1
             elif self.fail(row, row.attempts, f"stopped: no worker finished it after {row.attempts} attempt(s)"):
+                handled += 1
+        waiting = dispatch_timeout if dispatch_timeout is not None else settings.LEPTON_DISPATCH_TIMEOUT_SECONDS
+        for row in stale_leases(active.filter(claimed_at__isnull=True), older_than_seconds=waiting):
+            refreshed = self.model.objects.filter(pk=row.pk, attempts=row.attempts, claimed_at__isnull=True).update(
+                heartbeat_at=timezone.now()
+            )
+            if refreshed:
+                enqueue_on_commit(self.task, row.pk, row.attempts, group=self.model._meta.model_name)
                 handled += 1
         return handled

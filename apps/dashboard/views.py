@@ -6,7 +6,7 @@ from django.shortcuts import render
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_usage
-from apps.accounts.selectors import team_memberships
+from apps.accounts.selectors import team_memberships, user_invitations
 
 UPCOMING_SECTIONS = {
     "experiments": ("Experiments", "Compression sweeps that chart accuracy against size and pick the best model."),
@@ -18,7 +18,7 @@ UPCOMING_SECTIONS = {
 @login_required
 def home(request):
     membership = current_membership(request)
-    context = {"membership": membership}
+    context = {"membership": membership, "invitations": list(user_invitations(request.user))}
     if membership is not None:
         team = membership.team
         context.update(

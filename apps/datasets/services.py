@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
@@ -40,7 +40,15 @@ def dataset_create(*, actor, team: Team, name: str, task: str, description: str 
         )
     if Dataset.objects.filter(team=team, name=name).exists():
         raise Conflict(f"Team {team.slug} already has a dataset named '{name}'.", fields={"name": ["Already taken."]})
-    return Dataset.objects.create(team=team, name=name[:100], task=task, description=description, created_by=actor)
+    try:
+        with transaction.atomic():
+            return Dataset.objects.create(
+                team=team, name=name[:100], task=task, description=description, created_by=actor
+            )
+    except IntegrityError:  # a concurrent request took the name between the check and the insert
+        raise Conflict(
+            f"Team {team.slug} already has a dataset named '{name}'.", fields={"name": ["Already taken."]}
+        ) from None
 
 
 def dataset_delete(*, actor, dataset: Dataset) -> None:
@@ -49,8 +57,11 @@ def dataset_delete(*, actor, dataset: Dataset) -> None:
     if not membership.has_role(Role.ADMIN) and dataset.created_by_id != actor.pk:
         raise PermissionDenied("Only an admin or the member who created this dataset can delete it.")
     with transaction.atomic():
-        versions = list(dataset.versions.all())
-        for version in versions.copy():
+        # Lock the dataset and its versions: an ingest finishing now either committed before
+        # (and is counted here) or finds its row gone (and removes its own file).
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        versions = list(DatasetVersion.objects.select_for_update().filter(dataset=dataset))
+        for version in versions:
             if version.bytes:
                 usage_record(
                     team=dataset.team,
@@ -91,7 +102,7 @@ def _create_version(
         attempts=1,
         heartbeat_at=timezone.now(),
     )
-    INGEST.dispatch_first(version)
+    INGEST.dispatch(version)
     return version
 
 
@@ -113,11 +124,13 @@ def version_upload(
     require_role(actor, dataset.team, Role.MEMBER)
     source_format = source_format or guess_format(uploaded_file.name)
     options = validate_options(source_format, dataset.task, options)
-    with transaction.atomic():
-        check_quota(dataset.team, storage_bytes=uploaded_file.size)
-        name = f"uploads/{dataset.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix.lower()}"
-        stored = store_upload(uploaded_file, name)
-        try:
+    check_quota(dataset.team, storage_bytes=uploaded_file.size)  # fail fast, before moving the file
+    # Store before taking the quota lock: moving a large file must not hold other writers up.
+    name = f"uploads/{dataset.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix.lower()}"
+    stored = store_upload(uploaded_file, name)
+    try:
+        with transaction.atomic():
+            check_quota(dataset.team, storage_bytes=uploaded_file.size)
             return _create_version(
                 actor=actor,
                 dataset=dataset,
@@ -127,9 +140,9 @@ def version_upload(
                 upload=stored,
                 upload_bytes=uploaded_file.size,
             )
-        except Exception:
-            delete_stored(stored)
-            raise
+    except Exception:
+        delete_stored(stored)
+        raise
 
 
 def store_upload(uploaded_file, name: str) -> str:

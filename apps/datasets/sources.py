@@ -10,8 +10,9 @@ from pathlib import Path
 from django.conf import settings
 
 from apps.core.errors import ApplicationError
-from apps.datasets.ingest.bundled import BUNDLED_SETS, load_bundled
+from apps.datasets.ingest.bundled import BUNDLED_SETS, load_bundled, synthetic_params
 from apps.datasets.ingest.csv_source import read_csv
+from apps.datasets.ingest.errors import IngestError
 from apps.datasets.ingest.image_source import ImageOptions, read_image_zip
 from apps.datasets.ingest.limits import IngestLimits
 from apps.datasets.ingest.npz_source import read_npz
@@ -77,6 +78,11 @@ def _bundled_options(options: dict, task: str) -> dict:
     params = options.get("params") or {}
     if not isinstance(params, dict):
         raise _invalid("params", "must be an object")
+    if name == "synthetic":
+        try:
+            synthetic_params(params, ingest_limits())
+        except IngestError as error:
+            raise _invalid("params", error.message) from None
     return {"name": name, "params": params}
 
 

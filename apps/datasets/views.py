@@ -13,6 +13,7 @@ from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.middleware import accepts_uploads
 from apps.core.pages import form_errors_text, run_action
 from apps.core.uploads import limit_uploads
 from apps.datasets import selectors, services
@@ -76,6 +77,7 @@ def _redirect(request, url):
     return redirect(url)
 
 
+@accepts_uploads
 @csrf_exempt  # checked below, once the upload size limit is in place
 @login_required
 def dataset_create(request):
@@ -132,6 +134,7 @@ def _detail_response(request, dataset, status=200):
     return render(request, "datasets/detail.html", context, status=status)
 
 
+@accepts_uploads
 @csrf_exempt  # checked below, once the upload size limit is in place
 @login_required
 @require_POST

@@ -165,30 +165,45 @@ def _dispatch(job: Job) -> bool:
 
 
 def jobs_reap_stale() -> int:
-    """Running or scheduled jobs whose attempt went silent: requeue them (resume), or fail them."""
-    cutoff = timezone.now() - timedelta(seconds=settings.LEPTON_JOB_STALE_SECONDS)
+    """Running jobs whose attempt went silent: requeue them (resume), or fail them after the last attempt.
+
+    Scheduled jobs no worker has taken yet are only waiting (behind busy workers, or their task
+    was lost with a broker restart): after LEPTON_DISPATCH_TIMEOUT_SECONDS their attempt is
+    queued again, which is harmless (only one claim can win) and never counts as a failure.
+    """
+    now = timezone.now()
     handled = 0
-    for job in Job.objects.filter(status__in=(S.RUNNING, S.SCHEDULED), heartbeat_at__lt=cutoff):
-        silence = f"no sign of life from attempt {job.attempts} for {settings.LEPTON_JOB_STALE_SECONDS} s"
-        try:
-            if job.attempts < job.max_attempts:
-                job_transition(
-                    job,
-                    S.QUEUED,
-                    attempt=job.attempts,
-                    reason=f"worker lost ({silence}); the next attempt resumes from the last checkpoint",
-                )
-            else:
-                job_transition(
-                    job,
-                    S.FAILED,
-                    attempt=job.attempts,
-                    reason=f"worker lost ({silence}); gave up after {job.attempts} attempt(s)",
-                )
-            job_log(job.pk, job.attempts, f"reaper: {silence}", JobLogLine.Level.WARNING)
+    silent = now - timedelta(seconds=settings.LEPTON_JOB_STALE_SECONDS)
+    for job in Job.objects.filter(status=S.RUNNING, heartbeat_at__lt=silent):
+        handled += _reap_running(job)
+    waiting = now - timedelta(seconds=settings.LEPTON_DISPATCH_TIMEOUT_SECONDS)
+    for job in Job.objects.filter(status=S.SCHEDULED, claimed_at__isnull=True, heartbeat_at__lt=waiting):
+        if Job.objects.filter(pk=job.pk, status=S.SCHEDULED, attempts=job.attempts).update(heartbeat_at=now):
+            enqueue_on_commit(RUN_TASK, job.pk, job.attempts, group="jobs")
             handled += 1
-        except IllegalTransition:
-            continue  # it moved on by itself in the meantime
     if handled:
         jobs_place_queued()
     return handled
+
+
+def _reap_running(job: Job) -> int:
+    silence = f"no sign of life from attempt {job.attempts} for {settings.LEPTON_JOB_STALE_SECONDS} s"
+    try:
+        if job.attempts < job.max_attempts:
+            job_transition(
+                job,
+                S.QUEUED,
+                attempt=job.attempts,
+                reason=f"worker lost ({silence}); the next attempt resumes from the last checkpoint",
+            )
+        else:
+            job_transition(
+                job,
+                S.FAILED,
+                attempt=job.attempts,
+                reason=f"worker lost ({silence}); gave up after {job.attempts} attempt(s)",
+            )
+    except IllegalTransition:
+        return 0  # it moved on by itself in the meantime
+    job_log(job.pk, job.attempts, f"reaper: {silence}", JobLogLine.Level.WARNING)
+    return 1

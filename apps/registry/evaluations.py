@@ -9,6 +9,7 @@ on the device the worker picked at run time (recorded beside the figures).
 
 import torch
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import Role
@@ -63,36 +64,43 @@ def evaluation_request(*, actor, version: ModelVersion, dataset_version: Dataset
     evaluation = Evaluation.objects.select_for_update().filter(version=version, dataset_version=dataset_version).first()
     if evaluation is not None and evaluation.status == Evaluation.Status.PROCESSING:
         return evaluation  # already on its way
-    evaluation = _fresh_evaluation(actor, version, dataset_version)
-    EVALUATE.dispatch_first(evaluation)
+    evaluation, attempt = _fresh_evaluation(actor, version, dataset_version)
+    EVALUATE.dispatch(evaluation, attempt)
     return evaluation
 
 
-def _fresh_evaluation(actor, version: ModelVersion, dataset_version: DatasetVersion) -> Evaluation:
+def _fresh_evaluation(actor, version: ModelVersion, dataset_version: DatasetVersion) -> tuple[Evaluation, int]:
+    """A new run of the (version, dataset version) evaluation row, as the row's next attempt.
+
+    Re-running bumps `attempts` instead of resetting it, so a worker still holding an
+    older attempt of this row can never write into the new run.
+    """
     now = timezone.now()
-    fresh = {
+    reset = {
         "status": Evaluation.Status.PROCESSING,
         "error": "",
         "progress": 0.0,
         "progress_message": "",
         "finished_at": None,
-        "attempts": 1,
         "claimed_at": None,
         "heartbeat_at": now,
         "requested_by": actor,
         "created_at": now,
     }
-    evaluation, _ = Evaluation.objects.update_or_create(
-        version=version, dataset_version=dataset_version, defaults=fresh
-    )
-    return evaluation
+    existing = Evaluation.objects.select_for_update().filter(version=version, dataset_version=dataset_version).first()
+    if existing is None:
+        return Evaluation.objects.create(version=version, dataset_version=dataset_version, attempts=1, **reset), 1
+    Evaluation.objects.filter(pk=existing.pk).update(attempts=F("attempts") + 1, **reset)
+    existing.refresh_from_db()
+    return existing, existing.attempts
 
 
 def evaluate_now(*, actor, version: ModelVersion, dataset_version: DatasetVersion) -> Evaluation:
     """Measure in this process (a job's worker already), recording the usual Evaluation row."""
     check_compatible(version, dataset_version)
-    evaluation = _fresh_evaluation(actor, version, dataset_version)
-    evaluation_run(evaluation.pk, 1)
+    with transaction.atomic():
+        evaluation, attempt = _fresh_evaluation(actor, version, dataset_version)
+    evaluation_run(evaluation.pk, attempt)
     evaluation.refresh_from_db()
     return evaluation
 

@@ -5,9 +5,10 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.models import Role
+from apps.accounts.models import Role, UsageRecord
+from apps.accounts.quotas import check_quota, usage_record
 from apps.accounts.services import require_role
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, QuotaExceeded
 from apps.core.leases import LeasedRunner
 from apps.core.storage import delete_stored, scratch_path, store_file
 from apps.registry.loading import version_module
@@ -15,7 +16,7 @@ from apps.registry.models import ModelExport, ModelVersion
 from apps.registry.onnx_export import OnnxMismatch, export_onnx_checked
 
 EXPORT_TASK = "apps.registry.tasks.export_version"
-EXPORT = LeasedRunner(ModelExport, EXPORT_TASK, expected_errors=(ApplicationError, OnnxMismatch))
+EXPORT = LeasedRunner(ModelExport, EXPORT_TASK, expected_errors=(ApplicationError, OnnxMismatch, QuotaExceeded))
 
 
 @transaction.atomic
@@ -37,7 +38,7 @@ def export_request(*, actor, version: ModelVersion, format: str = ModelExport.Fo
     export = ModelExport.objects.create(
         version=version, format=format, requested_by=actor, attempts=1, heartbeat_at=timezone.now()
     )
-    EXPORT.dispatch_first(export)
+    EXPORT.dispatch(export)
     return export
 
 
@@ -55,8 +56,14 @@ def _export(export: ModelExport, attempt: int, report) -> None:
         name = store_file(
             out, f"exports/{version.model.team_id}/{version.model_id}/v{version.number}-{uuid.uuid4().hex[:8]}.onnx"
         )
+    team = version.model.team
     try:
-        EXPORT.complete(export.pk, attempt, artifact=name, bytes=size, max_abs_diff=diff)
+        with transaction.atomic():
+            check_quota(team, storage_bytes=size)
+            EXPORT.complete(export.pk, attempt, artifact=name, bytes=size, max_abs_diff=diff)
+            usage_record(
+                team=team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"model_export:{export.pk}"
+            )
     except Exception:
         delete_stored(name)
         raise

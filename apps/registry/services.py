@@ -5,11 +5,12 @@ takes an admin or its creator; viewers read. Weights files are checked before an
 is stored; a PyTorch pickle is only ever opened by a worker, with `weights_only=True`.
 """
 
+import re
 import uuid
 from pathlib import Path
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -22,10 +23,11 @@ from apps.core.storage import delete_stored, scratch_path, store_file
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.registry.architectures import SpecError, validate_spec
 from apps.registry.measure import parameter_counts
-from apps.registry.models import Alias, AliasMove, Model, ModelVersion, VersionSource
+from apps.registry.models import Alias, AliasMove, Model, ModelExport, ModelVersion, VersionSource
 from apps.registry.rebuild import shape_problems
 from apps.registry.weights import WeightsFileError, header_shapes, save_weights
 
+ALIAS_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 UPLOAD_FORMATS = {".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch"}
 
 
@@ -56,37 +58,44 @@ def model_create(
     spec = checked_spec(architecture, task)
     if Model.objects.filter(team=team, name=name).exists():
         raise Conflict(f"Team {team.slug} already has a model named '{name}'.", fields={"name": ["Already taken."]})
-    return Model.objects.create(
-        team=team,
-        name=name[:100],
-        task=task,
-        architecture=spec,
-        dataset=dataset,
-        description=description,
-        created_by=actor,
-    )
+    try:
+        with transaction.atomic():
+            return Model.objects.create(
+                team=team,
+                name=name[:100],
+                task=task,
+                architecture=spec,
+                dataset=dataset,
+                description=description,
+                created_by=actor,
+            )
+    except IntegrityError:  # a concurrent request took the name between the check and the insert
+        raise Conflict(
+            f"Team {team.slug} already has a model named '{name}'.", fields={"name": ["Already taken."]}
+        ) from None
 
 
 def model_delete(*, actor, model: Model) -> None:
-    """Delete a model with all its versions and files; storage goes back to the quota."""
+    """Delete a model with all its versions, exports and files; their storage goes back to the quota."""
     membership = require_role(actor, model.team, Role.MEMBER)
     if not membership.has_role(Role.ADMIN) and model.created_by_id != actor.pk:
         raise PermissionDenied("Only an admin or the member who created this model can delete it.")
     with transaction.atomic():
-        versions = list(model.versions.all())
-        exports = [e.artifact for v in versions for e in v.exports.all()]
-        for version in versions:
-            if version.bytes:
+        # Lock the model and its rows: a worker finishing an import or export now either
+        # committed before (and is counted here) or finds its row gone (and removes its file).
+        Model.objects.select_for_update().filter(pk=model.pk).first()
+        versions = list(ModelVersion.objects.select_for_update().filter(model=model))
+        exports = list(ModelExport.objects.select_for_update().filter(version__model=model))
+        stored = [(v, f"model_version:{v.pk}") for v in versions] + [(e, f"model_export:{e.pk}") for e in exports]
+        for row, source in stored:
+            if row.bytes:
                 usage_record(
-                    team=model.team,
-                    kind=UsageRecord.Kind.STORAGE_BYTES,
-                    amount=-version.bytes,
-                    source=f"model_version:{version.pk}:deleted",
+                    team=model.team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=-row.bytes, source=f"{source}:deleted"
                 )
         Alias.objects.filter(model=model).delete()
         ModelVersion.objects.filter(model=model).update(parent=None)
         model.delete()
-        names = [n for v in versions for n in (v.artifact, v.upload)] + exports
+        names = [n for v in versions for n in (v.artifact, v.upload)] + [e.artifact for e in exports]
         transaction.on_commit(lambda: delete_stored(*names))
 
 
@@ -120,7 +129,7 @@ def version_upload(
     *, actor, model: Model, uploaded_file, dataset_version: DatasetVersion, spec: dict | None = None, label: str = ""
 ) -> ModelVersion:
     """A version from uploaded weights. Safetensors are checked here; a pickle only in a worker."""
-    from apps.registry.imports import IMPORT, expected_for
+    from apps.registry.imports import expected_for
 
     require_role(actor, model.team, Role.MEMBER)
     _check_dataset_version(model, dataset_version)
@@ -128,30 +137,42 @@ def version_upload(
     fmt = upload_format(uploaded_file.name)
     if fmt == "safetensors":
         _check_safetensors(uploaded_file, expected_for(spec, dataset_version))
-    with transaction.atomic():
-        check_quota(model.team, storage_bytes=uploaded_file.size)
-        stored = default_storage.save(
-            f"uploads/{model.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix}", uploaded_file
-        )
-        version = ModelVersion.objects.create(
-            model=model,
-            number=_next_number(model),
-            label=label[:100],
-            source=VersionSource.UPLOAD,
-            spec=spec,
-            input_shape=dataset_version.sample_shape,
-            num_classes=len(dataset_version.class_names),
-            class_names=dataset_version.class_names,
-            preprocessing=dataset_version.preprocessing,
-            trained_on=dataset_version,
-            upload=stored,
-            upload_format=fmt,
-            created_by=actor,
-            attempts=1,
-            heartbeat_at=timezone.now(),
-        )
-        IMPORT.dispatch_first(version)
-        return version
+    check_quota(model.team, storage_bytes=uploaded_file.size)  # fail fast, before moving the file
+    # Store before taking the quota lock: moving a large file must not hold other writers up.
+    stored = default_storage.save(
+        f"uploads/{model.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix}", uploaded_file
+    )
+    try:
+        return _create_uploaded_version(actor, model, dataset_version, spec, label, stored, fmt, uploaded_file.size)
+    except Exception:
+        delete_stored(stored)
+        raise
+
+
+@transaction.atomic
+def _create_uploaded_version(actor, model, dataset_version, spec, label, stored, fmt, size) -> ModelVersion:
+    from apps.registry.imports import IMPORT
+
+    check_quota(model.team, storage_bytes=size)
+    version = ModelVersion.objects.create(
+        model=model,
+        number=_next_number(model),
+        label=label[:100],
+        source=VersionSource.UPLOAD,
+        spec=spec,
+        input_shape=dataset_version.sample_shape,
+        num_classes=len(dataset_version.class_names),
+        class_names=dataset_version.class_names,
+        preprocessing=dataset_version.preprocessing,
+        trained_on=dataset_version,
+        upload=stored,
+        upload_format=fmt,
+        created_by=actor,
+        attempts=1,
+        heartbeat_at=timezone.now(),
+    )
+    IMPORT.dispatch(version)
+    return version
 
 
 def _check_dataset_version(model: Model, dataset_version: DatasetVersion) -> None:
@@ -248,7 +269,7 @@ def alias_set(*, actor, model: Model, name: str, version: ModelVersion) -> Alias
     """Point alias `name` at `version` (creating it, or moving it and keeping the history)."""
     require_role(actor, model.team, Role.MEMBER)
     name = (name or "").strip().lower()
-    if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 50:
+    if not ALIAS_NAME.fullmatch(name):
         raise ApplicationError("name: an alias is 1-50 letters, digits, '-' or '_'.", fields={"name": ["Invalid."]})
     if version.model_id != model.pk:
         raise ApplicationError("version: not a version of this model.", fields={"version": ["Wrong model."]})
@@ -260,7 +281,14 @@ def alias_set(*, actor, model: Model, name: str, version: ModelVersion) -> Alias
     alias = Alias.objects.select_for_update().filter(model=model, name=name).first()
     previous = alias.version if alias else None
     if alias is None:
-        alias = Alias.objects.create(model=model, name=name, version=version)
+        try:
+            with transaction.atomic():
+                alias = Alias.objects.create(model=model, name=name, version=version)
+        except IntegrityError:  # created concurrently: move that one instead
+            alias = Alias.objects.select_for_update().get(model=model, name=name)
+            previous = alias.version
+            alias.version, alias.updated_at = version, timezone.now()
+            alias.save(update_fields=["version", "updated_at"])
     elif previous.pk != version.pk:
         alias.version, alias.updated_at = version, timezone.now()
         alias.save(update_fields=["version", "updated_at"])

@@ -12,6 +12,7 @@ from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.middleware import accepts_uploads
 from apps.core.pages import form_errors_text, run_action, run_form_action
 from apps.core.uploads import limit_uploads
 from apps.datasets.models import DatasetVersion
@@ -122,6 +123,7 @@ def model_versions_partial(request, pk):
     return response
 
 
+@accepts_uploads
 @csrf_exempt  # checked below, once the upload size limit is in place
 @login_required
 @require_POST

@@ -123,10 +123,34 @@ def _open(path: Path | str):
         raise WeightsFileError(f"not a valid safetensors file ({error})") from None
 
 
+def _valid_entry(entry) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+        return False
+    if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40 for d in entry["shape"]):
+        return False
+    flags_ok = all(isinstance(entry.get(flag, False), bool) for flag in ("int8", "sparse"))
+    axis = entry.get("axis", 0)
+    return flags_ok and isinstance(axis, int) and 0 <= axis < max(len(entry["shape"]), 1)
+
+
+def _layout(handle) -> dict | None:
+    """The Lepton layout of an open file (None for a plain safetensors file); malformed ones are refused."""
+    raw = (handle.metadata() or {}).get("layout")
+    if raw is None:
+        return None
+    try:
+        layout = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        raise WeightsFileError("the weights layout in the metadata is not JSON") from None
+    if not isinstance(layout, dict) or not all(isinstance(k, str) and _valid_entry(v) for k, v in layout.items()):
+        raise WeightsFileError("the weights layout in the metadata is malformed") from None
+    return layout
+
+
 def load_weights(path: Path | str) -> dict[str, "torch.Tensor | QuantizedTensor"]:
     """Exactly what was saved. A plain safetensors file (no Lepton layout) loads as dense tensors."""
     with _open(path) as handle:
-        layout = json.loads((handle.metadata() or {}).get("layout", "null") or "null")
+        layout = _layout(handle)
         if layout is None:
             return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
         state = {}
@@ -137,7 +161,7 @@ def load_weights(path: Path | str) -> dict[str, "torch.Tensor | QuantizedTensor"
                     state[name] = QuantizedTensor(q, handle.get_tensor(f"{name}{_SEP}scale"), entry["axis"])
                 else:
                     state[name] = _decode(handle, name, entry)
-        except (SafetensorError, KeyError, RuntimeError) as error:
+        except (SafetensorError, KeyError, RuntimeError, ValueError, IndexError) as error:
             raise WeightsFileError(f"the weights layout does not match the tensors ({error})") from None
         return state
 
@@ -150,7 +174,7 @@ def dequantized(state: Mapping[str, "torch.Tensor | QuantizedTensor"]) -> dict[s
 def header_shapes(path: Path | str) -> dict[str, list[int]]:
     """Parameter name -> shape from the header alone (no tensor data is read)."""
     with _open(path) as handle:
-        layout = json.loads((handle.metadata() or {}).get("layout", "null") or "null")
+        layout = _layout(handle)
         if layout is not None:
             return {name: list(entry["shape"]) for name, entry in layout.items()}
         return {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118

@@ -199,7 +199,7 @@ def test_the_team_page_answers_htmx_with_the_members_partial(page_as, world):
 
     assert response.status_code == 200
     assert next(t.name for t in response.templates) == "accounts/_members.html"
-    assert b"newbie joined Acme as member." in response.content
+    assert b"newbie was invited to Acme as member." in response.content
     assert b"<html" not in response.content
 
 

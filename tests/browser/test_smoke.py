@@ -59,7 +59,7 @@ def test_admin_adds_a_member_through_htmx_without_a_reload(page, live_server, wo
 
     page.wait_for_selector('tr[data-member="newbie"]')
     assert page.evaluate("window.__marker") == "same page"  # swapped in place, no navigation
-    assert "newbie joined Acme as viewer." in page.locator("#members").inner_text()
+    assert "newbie was invited to Acme as viewer." in page.locator("#members").inner_text()
     assert Membership.objects.get(team=world.acme, user__username="newbie").role == Role.VIEWER
     assert page.problems.items == []
 

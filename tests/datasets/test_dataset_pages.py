@@ -122,15 +122,29 @@ def test_viewer_cannot_create_on_the_page(page_as, world):
     assert not Dataset.objects.exists()
 
 
-def test_create_checks_the_csrf_token_after_limiting_the_upload(world, client):
+def test_create_checks_the_csrf_token_only_after_limiting_the_upload(world, settings, monkeypatch):
+    """The CSRF check reads the body; the size limit must already be in place when it does."""
     from django.test import Client
 
+    from apps.core import uploads
+    from apps.datasets import views
+
+    settings.LEPTON_MAX_UPLOAD_BYTES = 5_000
+    handlers = []
+    real = uploads.limit_uploads
+    monkeypatch.setattr(views, "limit_uploads", lambda request: handlers.append(real(request)) or handlers[-1])
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(world.bob)
+    strict.cookies["csrftoken"] = "a" * 32  # a cookie, but no token in the form: the check reads the body
+    big = SimpleUploadedFile("big.csv", b"a,y\n" + b"1,x\n" * 20_000)  # 80 KB, no CSRF token
 
-    response = strict.post("/datasets/new/", {"name": "x", "task": "tabular_classification", "source": "bundled"})
+    response = strict.post(
+        "/datasets/new/", {"name": "x", "task": "tabular_classification", "source": "upload", "file": big}
+    )
 
     assert response.status_code == 403
+    assert handlers[0].exceeded
+    assert handlers[0].received <= 5_000 + 64 * 1024  # stopped at the limit, not after 80 KB
     assert not Dataset.objects.exists()
 
 

@@ -467,3 +467,21 @@ def test_every_hostile_input_fails_its_version_clearly_and_leaves_no_file(
     assert expected in version.error
     assert (version.artifact, version.preview_image, version.upload, version.bytes) == ("", "", "", 0)
     assert _files_under(settings.MEDIA_ROOT) == []
+
+
+def test_synthetic_parameters_are_checked_at_the_door(api_as, world, tabular):
+    response = api_as(world.bob).post(
+        f"{DATASETS}{tabular.pk}/versions/", {"bundled": "synthetic", "params": {"samples": 10**30}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "params" in response.json()["error"]["fields"]
+    assert not DatasetVersion.objects.exists()
+
+
+def test_a_quota_refusal_names_the_limit_for_scripts(api_as, world, tabular, tmp_path):
+    TeamQuota.objects.filter(team=world.acme).update(storage_bytes=10)
+
+    response = _upload(api_as(world.bob), tabular, "f.csv", _csv_bytes(tmp_path))
+
+    assert list(response.json()["error"]["fields"]) == ["storage_bytes"]

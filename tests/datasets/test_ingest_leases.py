@@ -67,18 +67,35 @@ def test_a_silent_worker_is_replaced_and_its_late_writes_are_dropped(
     assert (queued.status, queued.attempts) == ("ready", 2)
 
 
-def test_a_task_the_broker_lost_is_dispatched_again(queued, settings):
-    _age(queued, settings.LEPTON_WORK_STALE_SECONDS + 1)  # dispatched, never claimed
+def test_work_waiting_behind_busy_workers_is_never_failed(queued, settings):
+    _age(queued, settings.LEPTON_WORK_STALE_SECONDS + 1)  # dispatched long ago, never claimed
 
-    services.versions_reap_stale()
+    assert services.versions_reap_stale() == 0
 
     queued.refresh_from_db()
-    assert queued.attempts == 2
-    assert queued.status == "processing"
+    assert (queued.status, queued.attempts) == ("processing", 1)
+
+
+def test_a_task_the_broker_lost_is_queued_again_as_the_same_attempt(
+    queued, settings, django_capture_on_commit_callbacks
+):
+    _age(queued, settings.LEPTON_DISPATCH_TIMEOUT_SECONDS + 1)
+
+    with django_capture_on_commit_callbacks() as queued_tasks:
+        assert services.versions_reap_stale() == 1
+
+    queued.refresh_from_db()
+    assert (queued.status, queued.attempts) == ("processing", 1)
+    assert len(queued_tasks) == 1
+    services.version_ingest(queued.pk, 1)  # whichever copy of the task runs first wins
+    services.version_ingest(queued.pk, 1)
+    assert DatasetVersion.objects.get(pk=queued.pk).status == "ready"
 
 
 def test_after_the_last_attempt_the_version_fails_with_the_reason(queued, settings):
-    DatasetVersion.objects.filter(pk=queued.pk).update(attempts=settings.LEPTON_WORK_MAX_ATTEMPTS)
+    DatasetVersion.objects.filter(pk=queued.pk).update(
+        attempts=settings.LEPTON_WORK_MAX_ATTEMPTS, claimed_at=timezone.now()
+    )  # its worker took it, then died
     _age(queued, settings.LEPTON_WORK_STALE_SECONDS + 1)
 
     services.versions_reap_stale()

@@ -329,3 +329,48 @@ def test_npz_shape_and_value_problems_are_explained(tmp_path, x, y, fragment):
     np.savez(path, X=x, y=y)
 
     assert fragment in _fails(read_npz, path, task_kind="tabular")
+
+
+def test_an_unterminated_quote_is_explained(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('a,b,y\n1,2,x\n3,"4,y\n5,6,z\n')
+
+    assert _fails(read_csv, path).startswith("the CSV is malformed")
+
+
+def test_a_csv_that_is_not_utf8_is_explained(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"a,b,y\n" + b"1,2,x\n" * 5 + b"1,\xff\xfe,x\n")
+
+    message = _fails(read_csv, path)
+
+    assert "not UTF-8" in message or "is not a number" in message
+
+
+def test_a_header_longer_than_the_csv_field_limit_is_explained(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('"' + "a" * 200_000 + '",y\n1,x\n')
+
+    assert _fails(read_csv, path).startswith("the CSV header cannot be read")
+
+
+def test_a_csv_over_the_value_limit_is_refused(tmp_path):
+    path = write_csv(tmp_path / "x.csv", ["a", "b", "c", "y"], iris_like_rows(20))
+
+    assert "over the limit" in _fails(read_csv, path, limits=IngestLimits(max_features_total=100))
+
+
+def test_an_image_with_too_many_pixels_is_refused_by_name(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (200, 200)).save(buffer, format="PNG")
+    files = class_folders()
+    files["pets/cat/huge.png"] = buffer.getvalue()
+    archive = image_zip(tmp_path / "x.zip", files)
+
+    message = _fails(read_image_zip, archive, limits=IngestLimits(image_max_pixels=10_000))
+
+    assert "pets/cat/huge.png" in message

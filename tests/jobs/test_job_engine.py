@@ -389,3 +389,20 @@ def test_training_from_a_base_version_records_the_lineage(world, iris_model, iri
     child = iris_model.versions.get(number=second.result["version"])
     assert child.parent.number == first.result["version"]
     assert child.produced_by_job == second.pk
+
+
+def test_a_scheduled_job_waiting_for_a_worker_is_never_failed(
+    world, kind, settings, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _submit(world, kind(lambda context: {}), max_attempts=1)
+    Job.objects.filter(pk=job.pk).update(
+        status="scheduled", attempts=1, claimed_at=None, heartbeat_at=timezone.now() - timezone.timedelta(seconds=3600)
+    )
+
+    with django_capture_on_commit_callbacks() as requeued:
+        services.jobs_reap_stale()
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("scheduled", 1)
+    assert len(requeued) == 1  # the same attempt queued again

@@ -451,3 +451,104 @@ def test_a_dataset_that_model_versions_came_from_cannot_be_deleted(api_as, world
     assert response.status_code == 409
     assert "is used by m v1" in response.json()["error"]["message"]
     assert Dataset.objects.filter(pk=iris.dataset_id).exists()
+
+
+def test_a_rerun_evaluation_cannot_be_overwritten_by_the_previous_runs_worker(world, iris, settings):
+    from apps.core.leases import LeaseLost
+    from apps.registry.evaluations import EVALUATE, evaluation_request, evaluation_run
+    from apps.registry.models import Evaluation
+
+    model, version, _ = model_with_version(world.acme, iris, name="m", steps=1)
+    first = evaluation_request(actor=world.bob, version=version, dataset_version=iris)
+    Evaluation.objects.filter(pk=first.pk).update(status="failed")  # e.g. the reaper gave up on attempt 1
+    again = evaluation_request(actor=world.bob, version=version, dataset_version=iris)
+
+    assert (again.pk, again.attempts) == (first.pk, 2)
+    with pytest.raises(LeaseLost):
+        EVALUATE.write(first.pk, 1, error="worker A crashed long ago")  # attempt 1's late write
+    evaluation_run(again.pk, 2)
+    assert Evaluation.objects.get(pk=again.pk).status == "ready"
+
+
+def test_the_registry_reaper_redispatches_silent_work_and_fails_it_after_the_last_attempt(world, iris, settings):
+    from django.utils import timezone
+
+    from apps.registry.evaluations import evaluation_request
+    from apps.registry.models import Evaluation
+    from apps.registry.tasks import reap_stale_work
+
+    model, version, _ = model_with_version(world.acme, iris, name="m", steps=1)
+    evaluation = evaluation_request(actor=world.bob, version=version, dataset_version=iris)
+    silent = timezone.now() - timezone.timedelta(seconds=settings.LEPTON_WORK_STALE_SECONDS + 1)
+    Evaluation.objects.filter(pk=evaluation.pk).update(claimed_at=silent, heartbeat_at=silent)
+
+    assert reap_stale_work() == 1
+    evaluation.refresh_from_db()
+    assert (evaluation.status, evaluation.attempts, evaluation.claimed_at) == ("processing", 2, None)
+
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        attempts=settings.LEPTON_WORK_MAX_ATTEMPTS, claimed_at=silent, heartbeat_at=silent
+    )
+    reap_stale_work()
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed"
+    assert evaluation.error.startswith("stopped: no worker finished it")
+
+
+@pytest.mark.parametrize("name", ["prodü", "²", "-lead", "a" * 51, "with space"])
+def test_alias_names_follow_one_rule_everywhere(api_as, world, iris, name):
+    model, _, _ = model_with_version(world.acme, iris, name="m", steps=1)
+
+    response = api_as(world.bob).post(f"{MODELS}{model.pk}/aliases/", {"name": name, "version": 1}, format="json")
+
+    assert response.status_code == 400
+
+
+def test_a_crafted_weights_layout_answers_400_not_500(api_as, world, iris_model, iris, tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "crafted.safetensors"
+    save_file({"a": torch.zeros(2)}, str(path), metadata={"layout": '{"a": {"shape": 3}}'})
+
+    response = _upload(api_as(world.bob), iris_model, iris, "w.safetensors", path.read_bytes())
+
+    assert response.status_code == 400
+    assert "layout" in response.json()["error"]["message"]
+
+
+def test_an_onnx_export_counts_against_storage_and_comes_back_on_delete(api_as, world, iris, run_tasks):
+    from apps.accounts.models import UsageRecord
+
+    model, version, _ = model_with_version(world.acme, iris, name="m", creator=world.bob, steps=1)
+    client = api_as(world.bob)
+    with run_tasks():
+        client.post(f"{MODELS}{model.pk}/versions/1/exports/", {"format": "onnx"}, format="json")
+    export_bytes = version.exports.get().bytes
+    assert UsageRecord.objects.filter(source__startswith="model_export:").get().amount == export_bytes
+
+    with run_tasks():
+        client.delete(f"{MODELS}{model.pk}/")
+
+    assert team_usage(world.acme).storage_bytes == iris.bytes
+
+
+def test_another_teams_ids_in_a_body_answer_404(api_as, world, iris):
+    theirs = dataset_with_version(world.globex, bundled="iris", name="theirs")[1]
+    model, _, _ = model_with_version(world.acme, iris, name="m", steps=1)
+    client = api_as(world.bob)
+
+    create = client.post(
+        MODELS,
+        {
+            "team": "acme",
+            "name": "x",
+            "task": "tabular_classification",
+            "architecture": MLP,
+            "dataset": theirs.dataset_id,
+        },
+        format="json",
+    )
+    evaluate = client.post(f"{MODELS}{model.pk}/versions/1/evaluations/", {"dataset": theirs.dataset_id}, format="json")
+    upload = _upload(client, model, theirs, "w.pt", b"whatever")
+
+    assert [create.status_code, evaluate.status_code, upload.status_code] == [404, 404, 404]

@@ -235,3 +235,36 @@ def test_an_int8_weight_only_version_rebuilds_with_identical_predictions(tmp_pat
 
     x = torch.randn(16, 64)
     assert torch.equal(rebuilt(x), module(x))
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "not json",
+        "[1, 2]",
+        '{"a": {}}',
+        '{"a": {"shape": 3}}',
+        '{"a": {"shape": [-1]}}',
+        '{"a": {"shape": [2], "int8": "yes"}}',
+    ],
+)
+def test_a_crafted_layout_is_a_weights_error_not_a_crash(tmp_path, layout):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "crafted.safetensors"
+    save_file({"a": torch.zeros(2)}, str(path), metadata={"format": "lepton-weights-1", "layout": layout})
+
+    with pytest.raises(WeightsFileError):
+        header_shapes(path)
+    with pytest.raises(WeightsFileError):
+        load_weights(path)
+
+
+def test_a_layout_that_points_at_missing_tensors_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "liar.safetensors"
+    save_file({"a": torch.zeros(2)}, str(path), metadata={"layout": '{"b": {"shape": [2], "sparse": true}}'})
+
+    with pytest.raises(WeightsFileError, match="does not match"):
+        load_weights(path)

@@ -27,6 +27,7 @@ class LimitedUploadMixin:
     """
 
     upload_handler = None
+    accepts_uploads = True  # RequestSizeLimitMiddleware: the upload limit, not the small one
 
     def initialize_request(self, request, *args, **kwargs):
         from apps.core.uploads import limit_uploads

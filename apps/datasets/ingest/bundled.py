@@ -48,7 +48,8 @@ def _int_param(params: dict, name: str, low: int, high: int) -> int:
     return value
 
 
-def _synthetic(params: dict, limits: IngestLimits) -> SourceData:
+def synthetic_params(params: dict, limits: IngestLimits = DEFAULT_LIMITS) -> dict:
+    """The synthetic set's parameters, checked (cheap: the request checks them before queueing)."""
     unknown = set(params) - set(SYNTHETIC_DEFAULTS)
     if unknown:
         raise IngestError(f"unknown synthetic parameter(s): {', '.join(sorted(unknown))}")
@@ -61,6 +62,13 @@ def _synthetic(params: dict, limits: IngestLimits) -> SourceData:
         raise IngestError(f"{samples:,} x {features:,} values exceed the limit of {limits.max_features_total:,}")
     if not isinstance(informative, int) or not 2 <= informative <= features or 2**informative < classes:
         raise IngestError("synthetic 'informative' must be 2..features and large enough for the classes")
+    return {"samples": samples, "features": features, "classes": classes, "seed": seed, "informative": informative}
+
+
+def _synthetic(params: dict, limits: IngestLimits) -> SourceData:
+    checked = synthetic_params(params, limits)
+    samples, features, classes = checked["samples"], checked["features"], checked["classes"]
+    seed, informative = checked["seed"], checked["informative"]
     x, y = sk.make_classification(
         n_samples=samples,
         n_features=features,

@@ -22,7 +22,10 @@ CHUNK_ROWS = 20_000
 
 def _header(path: Path, limits: IngestLimits) -> list[str]:
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        header = next(csv.reader(handle), None)
+        try:
+            header = next(csv.reader(handle), None)
+        except csv.Error as error:
+            raise IngestError(f"the CSV header cannot be read ({error})") from None
     if not header or all(not name.strip() for name in header):
         raise IngestError("the CSV file is empty: it needs a header row and data rows")
     names = [name.strip() for name in header]
@@ -47,6 +50,7 @@ def _locate_non_number(path: Path, columns: list[str], features: list[str], firs
         dtype=str,
         keep_default_na=False,
         encoding="utf-8-sig",
+        encoding_errors="replace",
     )
     for offset, row in enumerate(frame[features].itertuples(index=False)):
         for name, cell in zip(features, row, strict=True):
@@ -93,6 +97,26 @@ class LabelCodes:
         return order[codes], sorted_names
 
 
+def _chunks(path: Path, columns: list[str], dtypes: dict):
+    """pandas' chunk reader, its errors turned into IngestError naming what is wrong."""
+    with path.open("rb") as handle:
+        try:
+            reader = pd.read_csv(
+                handle, names=columns, header=0, dtype=dtypes, chunksize=CHUNK_ROWS, encoding="utf-8-sig"
+            )
+            while True:
+                try:
+                    frame = next(reader)
+                except StopIteration:
+                    return
+                yield frame, handle.tell()
+        except pd.errors.ParserError as error:
+            detail = str(error).replace("Error tokenizing data. ", "").strip()
+            raise IngestError(f"the CSV is malformed: {detail}") from None
+        except UnicodeDecodeError as error:
+            raise IngestError(f"the CSV is not UTF-8 text (byte {error.start} of a block cannot be decoded)") from None
+
+
 def read_csv(
     path: Path,
     *,
@@ -110,29 +134,23 @@ def read_csv(
     dtypes = dict.fromkeys(features, np.float32) | {label: str}
     chunks, codes, first_row, size = [], [], 1, max(path.stat().st_size, 1)
     label_codes = LabelCodes()
-    with path.open("rb") as handle:
-        reader = pd.read_csv(handle, names=columns, header=0, dtype=dtypes, chunksize=CHUNK_ROWS, encoding="utf-8-sig")
-        while True:
-            try:
-                frame = next(reader)
-            except StopIteration:
-                break
-            except ValueError as error:
-                if isinstance(error, pd.errors.ParserError):
-                    raise IngestError(
-                        f"the CSV is malformed: {str(error).replace('Error tokenizing data. ', '').strip()}"
-                    ) from None
-                raise IngestError(_locate_non_number(path, columns, features, first_row)) from None
-            if frame.empty:
-                continue
-            values = frame[features].to_numpy(dtype=np.float32)
-            _check_finite(values, features, first_row)
-            chunks.append(values)
-            codes.append(label_codes.encode(_check_labels(frame[label], label, first_row)))
-            first_row += len(frame)
-            if first_row - 1 > limits.max_samples:
-                raise IngestError(f"the CSV has more than {limits.max_samples} rows")
-            progress(handle.tell() / size, f"parsed {first_row - 1:,} rows")
+    frames = _chunks(path, columns, dtypes)
+    while True:
+        try:
+            frame, position = next(frames)
+        except StopIteration:
+            break
+        except ValueError:  # a cell that is not a number; find it by reading the chunk as text
+            raise IngestError(_locate_non_number(path, columns, features, first_row)) from None
+        if frame.empty:
+            continue
+        values = frame[features].to_numpy(dtype=np.float32)
+        _check_finite(values, features, first_row)
+        chunks.append(values)
+        codes.append(label_codes.encode(_check_labels(frame[label], label, first_row)))
+        first_row += len(frame)
+        _check_size(first_row - 1, len(features), limits)
+        progress(position / size, f"parsed {first_row - 1:,} rows")
     if not chunks:
         raise IngestError("the CSV has a header but no data rows")
     labels, class_names = label_codes.finish(np.concatenate(codes))
@@ -144,3 +162,10 @@ def read_csv(
         feature_names=features,
         class_names=class_names,
     )
+
+
+def _check_size(rows: int, features: int, limits: IngestLimits) -> None:
+    if rows > limits.max_samples:
+        raise IngestError(f"the CSV has more than {limits.max_samples:,} rows")
+    if rows * features > limits.max_features_total:
+        raise IngestError(f"the CSV holds more than {limits.max_features_total:,} values; that is over the limit")

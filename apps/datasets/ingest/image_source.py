@@ -68,6 +68,8 @@ def _open_image(data: bytes, name: str, limits: IngestLimits) -> Image.Image:
             if image.width * image.height > limits.image_max_pixels:
                 raise IngestError(f"image '{name}' is {image.width}x{image.height}; too many pixels")
             return image
+    except Image.DecompressionBombError:
+        raise IngestError(f"image '{name}' has too many pixels (a decompression bomb?); it was refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
         raise IngestError(f"corrupt image: '{name}' ({type(error).__name__})") from None
 
