@@ -107,10 +107,12 @@ class Batches:
     def iterate(self, generator: torch.Generator | None):
         n = len(self.split)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        if self.tensors is not None and self.device.type != "cpu":
+            order = order.to(self.device)
         for start in range(0, n, self.batch_size):
             rows = order[start : start + self.batch_size]
             if self.tensors is not None:
-                yield self.tensors[0][rows.to(self.device)], self.tensors[1][rows.to(self.device)]
+                yield self.tensors[0][rows], self.tensors[1][rows]
             else:
                 x, y = self.split[rows.numpy()]
                 yield x.to(self.device), y.to(self.device)

@@ -1,0 +1,156 @@
+"""Training throughput through a job vs a plain torch loop, side by side in one run.
+
+    .venv/bin/python bench/train_overhead.py [--repeats 3] [--samples 100000] [--epochs 4]
+
+Both train the same MLP on the same synthetic dataset version with the same batch size,
+optimizer and epochs, validating after each epoch. The plain loop is the textbook one:
+tensors in memory, randperm batches, forward/backward/step. The job goes through
+everything a real job does: the runner, the lease, progress writes, per-epoch metric rows
+and checkpoints, the cancel checks. Throughput is training samples x epochs over the wall
+time from the start until the last epoch ends (for the job: from the moment it is claimed
+to its last epoch row). Runs alternate, and the ratio (job / plain) of each pair is printed.
+The job's final version save and test evaluation are outside the timed span: they are one-off
+work a plain loop would need too, not per-sample overhead.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _setup_django(workdir: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lepton_web.settings")
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["LEPTON_MEDIA_ROOT"] = str(workdir / "media")
+    os.environ["LEPTON_HEARTBEAT_THREAD"] = "0"  # as in the in-process tests; a worker would run it
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def _fixtures(samples: int, features: int):
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.services import team_create
+    from apps.datasets import services as datasets
+    from apps.datasets.models import DatasetVersion
+    from apps.registry.services import model_create
+
+    user = get_user_model().objects.create_user("bench", password="x")
+    team = team_create(creator=user, name="Bench")
+    dataset = datasets.dataset_create(actor=user, team=team, name="synthetic", task="tabular_classification")
+    params = {"samples": samples, "features": features, "classes": 10, "seed": 0}
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=1,
+        source_format="bundled",
+        source_name="synthetic",
+        attempts=1,
+        source_options={"name": "synthetic", "params": params, "seed": 0},
+    )
+    datasets.version_ingest(version.pk, 1)
+    version.refresh_from_db()
+    model = model_create(
+        actor=user,
+        team=team,
+        name="mlp",
+        task="tabular_classification",
+        architecture={"family": "mlp", "hidden_sizes": [512, 256]},
+        dataset=dataset,
+    )
+    return user, team, model, version
+
+
+def plain_loop(version, config) -> float:
+    """The textbook loop on the same data; returns samples per second of training."""
+    import torch
+    from torch.nn import functional
+
+    from apps.datasets.selectors import version_splits
+    from apps.registry.architectures import build_model
+
+    started = time.perf_counter()
+    train, val, _ = version_splits(version)
+    x, y = train.tensors()
+    vx, vy = val.tensors()
+    torch.manual_seed(config["seed"])
+    model = build_model({"family": "mlp", "hidden_sizes": [512, 256]}, input_shape=(x.shape[1],), num_classes=10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"])
+    for epoch in range(config["epochs"]):
+        model.train()
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch))
+        for start in range(0, len(x), config["batch_size"]):
+            rows = order[start : start + config["batch_size"]]
+            optimizer.zero_grad(set_to_none=True)
+            loss = functional.cross_entropy(model(x[rows]), y[rows])
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.inference_mode():
+            functional.cross_entropy(model(vx), vy).item()
+    return len(x) * config["epochs"] / (time.perf_counter() - started)
+
+
+def job_run(user, team, model, version, config) -> float:
+    """The same training as a job, run by the runner in this process; samples per second of training."""
+    from apps.datasets.selectors import version_splits
+    from apps.jobs import runner
+    from apps.jobs.models import JobEpoch
+    from apps.jobs.services import job_submit
+
+    spec = {"model": model.pk, "dataset": version.dataset_id, "schedule": "constant", **config}
+    job = job_submit(actor=user, team=team, kind="train", spec=spec)  # outside a transaction: placed at once
+    job.refresh_from_db()
+    runner.run_job(job.pk, job.attempts)
+    job.refresh_from_db()
+    if job.status != "succeeded":
+        raise RuntimeError(f"the job ended {job.status}: {job.status_reason}")
+    last = JobEpoch.objects.filter(job=job).order_by("-epoch").first()
+    elapsed = (last.created_at - job.started_at).total_seconds()
+    train_samples = len(version_splits(version)[0])
+    return train_samples * config["epochs"] / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        _setup_django(Path(tmp))
+        user, team, model, version = _fixtures(args.samples, args.features)
+        config = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            "seed": 0,
+        }
+        print(
+            f"MLP 512-256 on {args.samples:,} x {args.features} synthetic rows, batch {args.batch_size}, "
+            f"{args.epochs} epochs; {args.repeats} alternating pairs"
+        )
+        print(f"{'pair':>4} {'plain samples/s':>16} {'job samples/s':>14} {'job / plain':>12}")
+        ratios = []
+        for pair in range(1, args.repeats + 1):
+            plain = plain_loop(version, config)
+            job = job_run(user, team, model, version, config)
+            ratios.append(job / plain)
+            print(f"{pair:>4} {plain:>16,.0f} {job:>14,.0f} {job / plain:>12.3f}")
+        print(f"median ratio {statistics.median(ratios):.3f} (target: at least 0.95)")
+
+
+if __name__ == "__main__":
+    main()
