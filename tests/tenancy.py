@@ -178,6 +178,7 @@ TENANT_ROUTES += [
     TenantRoute("registry:versions_partial", _model_url("registry:versions_partial")),
     TenantRoute("registry:upload", _model_url("registry:upload"), ("POST",)),
     TenantRoute("registry:alias_set", _model_url("registry:alias_set"), ("POST",)),
+    TenantRoute("registry:train", _model_url("registry:train"), ("POST",)),
     TenantRoute("registry:delete", _model_url("registry:delete"), ("POST",)),
     TenantRoute("registry:version", _model_url("registry:version", 1)),
     TenantRoute("registry:version_work", _model_url("registry:version_work", 1)),

@@ -50,3 +50,24 @@ def test_create_upload_evaluate_and_export(page, live_server, world, tmp_path, i
     page.click('button:has-text("Export to ONNX")')
     page.wait_for_selector('[data-export="onnx"] a:has-text("Download")')
     assert page.problems.items == []
+
+
+def test_train_from_the_model_page_and_watch_the_job_page(page, live_server, world, inline_tasks, settings):
+    from apps.registry.models import Model
+
+    settings.LEPTON_HEARTBEAT_THREAD = False
+    iris = dataset_with_version(world.acme, bundled="iris", name="iris")[1]
+    model = Model.objects.create(team=world.acme, name="iris-mlp", task="tabular_classification",
+                                 architecture={"family": "mlp", "hidden_sizes": [16], "dropout": 0.0},
+                                 dataset=iris.dataset)
+    _log_in(page, live_server.url, "alice")
+
+    page.goto(f"{live_server.url}/models/{model.pk}/")
+    page.fill("#train-form #id_epochs", "3")
+    page.click("#train-form button[type=submit]")
+
+    page.wait_for_selector(".plotly-chart[data-figure=curves-chart] .main-svg")
+    assert "succeeded" in page.locator("#live").inner_text()
+    page.click("#job-result a")
+    page.wait_for_selector("#metrics")
+    assert page.problems.items == []

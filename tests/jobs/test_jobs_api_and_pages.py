@@ -218,3 +218,41 @@ def test_warnings_raised_inside_a_job_land_in_its_log(world, iris_model, iris, r
 
     line = JobLogLine.objects.get(job=job, level="warning")
     assert line.message == "UserWarning: learning rate looks high"
+
+
+def test_train_from_the_model_page(page_as, world, iris_model, iris, run_tasks):
+    form = {
+        "dataset_version": f"{iris.dataset_id}:1",
+        "epochs": "2",
+        "batch_size": "16",
+        "optimizer": "adam",
+        "learning_rate": "0.01",
+        "schedule": "cosine",
+        "seed": "0",
+        "label": "first",
+    }
+
+    with run_tasks():
+        response = page_as(world.bob).post(f"/models/{iris_model.pk}/train/", form)
+
+    job = Job.objects.get()
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    assert job.status == "succeeded"
+    assert iris_model.versions.get().label == "first"
+
+
+def test_viewer_cannot_train_from_the_model_page(page_as, world, iris_model, iris):
+    form = {
+        "dataset_version": f"{iris.dataset_id}:1",
+        "epochs": "2",
+        "batch_size": "16",
+        "optimizer": "adam",
+        "learning_rate": "0.01",
+        "schedule": "cosine",
+        "seed": "0",
+    }
+
+    response = page_as(world.vera).post(f"/models/{iris_model.pk}/train/", form)
+
+    assert response.status_code == 403
+    assert not Job.objects.exists()
