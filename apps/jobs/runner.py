@@ -16,7 +16,7 @@ import warnings
 
 import torch
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -149,8 +149,7 @@ class JobContext:
 
 
 def run_job(job_id: int, attempt: int) -> None:
-    """The worker's entry point for one attempt of one job."""
-    close_old_connections()
+    """The worker's entry point for one attempt of one job (django-q2 refreshes stale connections)."""
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return
