@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.datasets",
     "apps.registry",
+    "apps.nodes",
     "apps.jobs",
     "apps.dashboard",
 ]
@@ -130,6 +131,8 @@ Q_CLUSTER = {
     "daemonize_workers": False,
     "save_limit": 1000,
     "label": "Task queue",
+    # A node agent runs its own cluster (Q_CLUSTER_NAME=lepton-node-<name>) next to the general one.
+    "ALT_CLUSTERS": {},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -189,6 +192,12 @@ LEPTON_JOB_STALE_SECONDS = env_int("LEPTON_JOB_STALE_SECONDS", 60)
 LEPTON_HEARTBEAT_SECONDS = env_int("LEPTON_HEARTBEAT_SECONDS", 5)
 LEPTON_HEARTBEAT_THREAD = env_bool("LEPTON_HEARTBEAT_THREAD", True)
 LEPTON_PROGRESS_INTERVAL = float(env_str("LEPTON_PROGRESS_INTERVAL", "1.0"))
+LEPTON_JOB_TIME_LIMIT_SECONDS = env_int("LEPTON_JOB_TIME_LIMIT_SECONDS", 24 * 3600)
+
+# --- Nodes ----------------------------------------------------------------------------------
+LEPTON_NODE_HEARTBEAT_SECONDS = env_int("LEPTON_NODE_HEARTBEAT_SECONDS", 5)
+LEPTON_NODE_STALE_SECONDS = env_int("LEPTON_NODE_STALE_SECONDS", 30)
+LEPTON_FAKE_GPUS = env_int("LEPTON_FAKE_GPUS", 0)  # test-only: a node agent reports this many pretend GPUs
 
 LEPTON_INGEST_LIMITS = {
     "zip_max_entries": env_int("LEPTON_ZIP_MAX_ENTRIES", 200_000),

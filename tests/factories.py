@@ -127,3 +127,18 @@ def model_with_version(team, dataset_version, *, spec=None, name=None, creator=N
         source=VersionSource.TRAIN,
     )
     return model, version, module
+
+
+def online_node(name: str = "cpu-1", *, slots: int = 8, gpus: int = 0, pool: str = "default"):
+    """A node that heartbeats now, with `gpus` (pretend) GPUs and `slots` worker slots."""
+    from django.utils import timezone
+
+    from apps.nodes.models import Gpu, Node
+
+    node, _ = Node.objects.update_or_create(
+        name=name,
+        defaults={"pool": pool, "worker_slots": slots, "status": "online", "last_heartbeat_at": timezone.now()},
+    )
+    for index in range(gpus):
+        Gpu.objects.get_or_create(node=node, index=index, defaults={"model_name": "test GPU"})
+    return node

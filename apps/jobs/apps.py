@@ -8,7 +8,19 @@ class JobsConfig(AppConfig):
     label = "jobs"
 
     def ready(self):
+        from apps.accounts.quotas import register_live_usage_source
         from apps.jobs.kinds import evaluate, train
+        from apps.jobs.scheduler import live_usage
+        from apps.nodes.signals import node_alive
 
         train.register()
         evaluate.register()
+        register_live_usage_source(live_usage)  # GPUs held and jobs running count against quotas
+        node_alive.connect(_place_on_alive_node, dispatch_uid="jobs-place-on-node-alive")
+
+
+def _place_on_alive_node(sender, node, **kwargs):
+    """A node just proved it is alive: place what can run now (within a heartbeat, not a minute)."""
+    from apps.jobs.scheduler import jobs_place_queued
+
+    jobs_place_queued()

@@ -54,6 +54,9 @@ class Job(LeasedWork):
     checkpoint_epoch = models.PositiveIntegerField(null=True, blank=True)
     result = models.JSONField(default=dict, blank=True, help_text="Links to what the job made.")
     device = models.CharField(max_length=200, blank=True)
+    node = models.ForeignKey("nodes.Node", on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    gpu_indexes = models.JSONField(default=list, blank=True, help_text="The node's GPUs the job holds (or held).")
+    time_limit_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Stopped and failed past it.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -115,3 +118,15 @@ class JobLogLine(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%H:%M:%S} {self.level} {self.message[:60]}"
+
+
+class GpuLease(models.Model):
+    """A GPU held by a job while it is scheduled or running. One row per GPU: the database
+    itself refuses to give one GPU to two jobs (the unique constraint on `gpu`)."""
+
+    gpu = models.OneToOneField("nodes.Gpu", on_delete=models.CASCADE, related_name="lease")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="gpu_leases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.gpu} -> {self.job}"

@@ -29,6 +29,7 @@ from apps.core.storage import delete_stored, local_path, scratch_path, store_fil
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
 from apps.jobs.services import IllegalTransition, job_log, job_transition, jobs_place_queued
+from apps.registry.measure import describe_device
 
 logger = logging.getLogger(__name__)
 S = JobStatus
@@ -36,6 +37,10 @@ S = JobStatus
 
 class JobCancelled(Exception):
     """Raised inside a kind when the job was cancelled; the runner marks it cancelled."""
+
+
+class JobTimedOut(Exception):
+    """The job ran past its time limit; it is stopped and failed."""
 
 
 class JobFailed(Exception):
@@ -82,14 +87,21 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
+def job_device(job: Job) -> torch.device:
+    """The GPU the scheduler gave the job when the machine has CUDA; the CPU otherwise (and for gpus=0)."""
+    if job.gpus > 0 and torch.cuda.is_available():
+        index = job.gpu_indexes[0] if job.gpu_indexes else 0
+        return torch.device(f"cuda:{index}")
+    return torch.device("cpu")
+
+
 class JobContext:
     """What a kind's `run` gets: the job, its device, and ways to report, log, check and checkpoint."""
 
     def __init__(self, job: Job, attempt: int, heartbeat: Heartbeat | None):
         self.job, self.attempt, self._heartbeat = job, attempt, heartbeat
         self._cancelled = False
-        wants_gpu = job.gpus > 0 and torch.cuda.is_available()
-        self.device = torch.device("cuda") if wants_gpu else torch.device("cpu")
+        self.device = job_device(job)
         self._started, self._start_fraction = time.monotonic(), job.progress
         self._report = ProgressReporter(self._write_progress, interval=settings.LEPTON_PROGRESS_INTERVAL)
 
@@ -106,6 +118,9 @@ class JobContext:
             raise LeaseLost(f"job {self.job.pk} attempt {self.attempt}")
         if self._cancelled or (beat is not None and beat.cancel_requested.is_set()):
             raise JobCancelled()
+        limit, started = self.job.time_limit_seconds, self.job.started_at
+        if limit and started and (timezone.now() - started).total_seconds() > limit:
+            raise JobTimedOut()
 
     def progress(self, fraction: float, step: str = "") -> None:
         """Report progress (written at most every LEPTON_PROGRESS_INTERVAL seconds) and check cancellation."""
@@ -184,7 +199,9 @@ def run_job(job_id: int, attempt: int) -> None:
 
 def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
     context = JobContext(job, attempt, heartbeat)
-    context.log(f"attempt {attempt} of {job.max_attempts} started on {context.device}")
+    where = f" on node {job.node.name}" if job.node_id else ""
+    context.write(device=describe_device(context.device))
+    context.log(f"attempt {attempt} of {job.max_attempts} started{where} ({describe_device(context.device)})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
@@ -199,6 +216,9 @@ def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
     except JobCancelled:
         _finish(job, attempt, S.CANCELLED, "cancelled while running")
         context.log("cancelled", JobLogLine.Level.WARNING)
+    except JobTimedOut:
+        _finish(job, attempt, S.FAILED, f"stopped: over its time limit of {job.time_limit_seconds} s")
+        context.log("stopped: over its time limit", JobLogLine.Level.ERROR)
     except LeaseLost:
         logger.warning("job %s attempt %s lost its lease; a newer attempt owns the job", job.pk, attempt)
     except (JobFailed, ApplicationError) as error:

@@ -12,15 +12,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, Max
 from django.utils import timezone
 
-from apps.accounts.models import Role, Team
+from apps.accounts.models import Role, Team, TeamQuota
 from apps.accounts.services import require_role
-from apps.core.errors import ApplicationError, Conflict
+from apps.core.errors import ApplicationError, Conflict, QuotaExceeded
 from apps.core.queue import enqueue_on_commit
 from apps.jobs.kinds import kind_handler
-from apps.jobs.models import TERMINAL, Job, JobLogLine, JobStatus
+from apps.jobs.models import TERMINAL, GpuLease, Job, JobLogLine, JobStatus
+from apps.nodes.models import Node
 
 logger = logging.getLogger(__name__)
 RUN_TASK = "apps.jobs.tasks.run_job"
@@ -51,9 +52,12 @@ def job_transition(job: Job, to: str, *, reason: str = "", attempt: int | None =
         rows = rows.filter(attempts=attempt)
     if to in TERMINAL:
         fields.setdefault("finished_at", now)
-    if not rows.update(status=to, status_reason=reason, **fields):
-        job.refresh_from_db(fields=["status"])
-        raise IllegalTransition(f"Job {job.pk} is {job.status}; it cannot become {to}.")
+    with transaction.atomic():
+        if not rows.update(status=to, status_reason=reason, **fields):
+            job.refresh_from_db(fields=["status"])
+            raise IllegalTransition(f"Job {job.pk} is {job.status}; it cannot become {to}.")
+        if to not in (S.SCHEDULED, S.RUNNING):
+            GpuLease.objects.filter(job_id=job.pk).delete()  # its GPUs are free again
     job.refresh_from_db()
     return job
 
@@ -66,7 +70,15 @@ def job_log(job_id: int, attempt: int, message: str, level: str = JobLogLine.Lev
 
 
 def job_submit(
-    *, actor, team: Team, kind: str, spec: dict, priority: int = 0, gpus: int = 0, max_attempts: int | None = None
+    *,
+    actor,
+    team: Team,
+    kind: str,
+    spec: dict,
+    priority: int = 0,
+    gpus: int = 0,
+    max_attempts: int | None = None,
+    time_limit_seconds: int | None = None,
 ) -> Job:
     """Validate the spec with its kind and queue the job; placement happens once it commits."""
     require_role(actor, team, Role.MEMBER)
@@ -89,6 +101,25 @@ def job_submit(
         )
         transaction.on_commit(jobs_place_queued)
     return job
+
+
+def _refuse_what_can_never_fit(team: Team, gpus: int) -> None:
+    """A job that no node or no quota could ever run is refused now, not left queued forever."""
+    if gpus <= 0:
+        return
+    quota = TeamQuota.objects.select_related("plan").get(team=team)
+    allowed = quota.limit("max_concurrent_gpus")
+    if gpus > allowed:
+        raise QuotaExceeded(
+            f"team quota: the job asks for {gpus} GPUs; team {team.slug} may hold at most {allowed}",
+            limit="max_concurrent_gpus",
+        )
+    largest = Node.objects.exclude(status=Node.Status.OFFLINE).annotate(n=Count("gpus")).aggregate(m=Max("n"))["m"]
+    if not largest or gpus > largest:
+        raise ApplicationError(
+            f"gpus: no node has {gpus} GPUs (the largest has {largest or 0}).",
+            fields={"gpus": [f"No node has {gpus} GPUs."]},
+        )
 
 
 def job_cancel(*, actor, job: Job) -> Job:
@@ -130,80 +161,78 @@ def job_retry(*, actor, job: Job) -> Job:
     return job
 
 
-# --- placement (the scheduler) and the reaper --------------------------------------------------------
+# --- the reaper ---------------------------------------------------------------------------------------------
 
 
 def jobs_place_queued() -> int:
-    """Dispatch queued jobs, highest priority first, oldest first; returns how many were placed."""
-    placed = 0
-    for job in Job.objects.filter(status=S.QUEUED).order_by("-priority", "created_at", "pk")[:100]:
-        if _dispatch(job):
-            placed += 1
-    return placed
+    """Place what fits now (see apps.jobs.scheduler; imported late: it builds on this module)."""
+    from apps.jobs.scheduler import jobs_place_queued as place
 
-
-def _dispatch(job: Job) -> bool:
-    """queued -> scheduled as the next attempt, and hand that attempt to the workers."""
-    attempt = job.attempts + 1
-    with transaction.atomic():
-        try:
-            now = timezone.now()
-            job_transition(
-                job,
-                S.SCHEDULED,
-                attempt=job.attempts,
-                reason="waiting for a worker to start it",
-                attempts=F("attempts") + 1,
-                claimed_at=None,
-                heartbeat_at=now,
-                scheduled_at=now,
-            )
-        except IllegalTransition:
-            return False
-        enqueue_on_commit(RUN_TASK, job.pk, attempt, group="jobs")
-    return True
+    return place()
 
 
 def jobs_reap_stale() -> int:
-    """Running jobs whose attempt went silent: requeue them (resume), or fail them after the last attempt.
+    """Deal with jobs whose worker or node went silent, or that ran past their time limit.
 
-    Scheduled jobs no worker has taken yet are only waiting (behind busy workers, or their task
-    was lost with a broker restart): after LEPTON_DISPATCH_TIMEOUT_SECONDS their attempt is
-    queued again, which is harmless (only one claim can win) and never counts as a failure.
+    Running on a node that went offline, or silent for LEPTON_JOB_STALE_SECONDS: requeue (the
+    next attempt resumes from the last checkpoint) or fail after the last attempt. Past the
+    time limit (with a minute's grace for the runner to stop it itself): fail. Scheduled jobs no
+    worker has taken yet are only waiting: after LEPTON_DISPATCH_TIMEOUT_SECONDS their attempt
+    is queued again (harmless: only one claim can win), never counted as a failure.
     """
+    from apps.nodes.services import nodes_mark_silent_offline
+
+    nodes_mark_silent_offline()
     now = timezone.now()
     handled = 0
+    lost_node = Job.objects.filter(status__in=(S.SCHEDULED, S.RUNNING), node__status=Node.Status.OFFLINE)
+    for job in lost_node.select_related("node"):
+        handled += _requeue_or_fail(job, f"node {job.node.name} went offline ({job.node.status_reason})")
     silent = now - timedelta(seconds=settings.LEPTON_JOB_STALE_SECONDS)
     for job in Job.objects.filter(status=S.RUNNING, heartbeat_at__lt=silent):
-        handled += _reap_running(job)
+        handled += _requeue_or_fail(
+            job, f"no sign of life from attempt {job.attempts} for {settings.LEPTON_JOB_STALE_SECONDS} s"
+        )
+    for job in Job.objects.filter(status=S.RUNNING, time_limit_seconds__isnull=False, started_at__isnull=False):
+        if (now - job.started_at).total_seconds() > job.time_limit_seconds + 60:
+            handled += _fail_over_time(job)
     waiting = now - timedelta(seconds=settings.LEPTON_DISPATCH_TIMEOUT_SECONDS)
     for job in Job.objects.filter(status=S.SCHEDULED, claimed_at__isnull=True, heartbeat_at__lt=waiting):
         if Job.objects.filter(pk=job.pk, status=S.SCHEDULED, attempts=job.attempts).update(heartbeat_at=now):
-            enqueue_on_commit(RUN_TASK, job.pk, job.attempts, group="jobs")
+            enqueue_on_commit(RUN_TASK, job.pk, job.attempts, group="jobs", queue=job.node.queue if job.node else None)
             handled += 1
     if handled:
         jobs_place_queued()
     return handled
 
 
-def _reap_running(job: Job) -> int:
-    silence = f"no sign of life from attempt {job.attempts} for {settings.LEPTON_JOB_STALE_SECONDS} s"
+def _requeue_or_fail(job: Job, why: str) -> int:
     try:
         if job.attempts < job.max_attempts:
             job_transition(
                 job,
                 S.QUEUED,
                 attempt=job.attempts,
-                reason=f"worker lost ({silence}); the next attempt resumes from the last checkpoint",
+                reason=f"worker lost ({why}); the next attempt resumes from the last checkpoint",
             )
         else:
             job_transition(
                 job,
                 S.FAILED,
                 attempt=job.attempts,
-                reason=f"worker lost ({silence}); gave up after {job.attempts} attempt(s)",
+                reason=f"worker lost ({why}); gave up after {job.attempts} attempt(s)",
             )
     except IllegalTransition:
         return 0  # it moved on by itself in the meantime
-    job_log(job.pk, job.attempts, f"reaper: {silence}", JobLogLine.Level.WARNING)
+    job_log(job.pk, job.attempts, f"reaper: {why}", JobLogLine.Level.WARNING)
+    return 1
+
+
+def _fail_over_time(job: Job) -> int:
+    try:
+        job_transition(
+            job, S.FAILED, attempt=job.attempts, reason=f"stopped: over its time limit of {job.time_limit_seconds} s"
+        )
+    except IllegalTransition:
+        return 0
     return 1

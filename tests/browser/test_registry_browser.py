@@ -6,7 +6,7 @@ from apps.registry.architectures import build_model
 from apps.registry.models import Model
 from apps.registry.weights import save_weights
 from tests.browser.test_smoke import _log_in
-from tests.factories import dataset_with_version
+from tests.factories import dataset_with_version, online_node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -56,10 +56,15 @@ def test_train_from_the_model_page_and_watch_the_job_page(page, live_server, wor
     from apps.registry.models import Model
 
     settings.LEPTON_HEARTBEAT_THREAD = False
+    online_node("cpu-1", slots=2)
     iris = dataset_with_version(world.acme, bundled="iris", name="iris")[1]
-    model = Model.objects.create(team=world.acme, name="iris-mlp", task="tabular_classification",
-                                 architecture={"family": "mlp", "hidden_sizes": [16], "dropout": 0.0},
-                                 dataset=iris.dataset)
+    model = Model.objects.create(
+        team=world.acme,
+        name="iris-mlp",
+        task="tabular_classification",
+        architecture={"family": "mlp", "hidden_sizes": [16], "dropout": 0.0},
+        dataset=iris.dataset,
+    )
     _log_in(page, live_server.url, "alice")
 
     page.goto(f"{live_server.url}/models/{model.pk}/")

@@ -140,19 +140,18 @@ def test_another_teams_model_cannot_be_trained(world, iris):
         )
 
 
-def test_queued_jobs_are_placed_by_priority_then_age(world, kind, django_capture_on_commit_callbacks):
+def test_queued_jobs_are_placed_by_priority_then_age(world, kind, django_capture_on_commit_callbacks, monkeypatch):
+    from apps.jobs import scheduler
+
     name = kind(lambda context: {})
     with django_capture_on_commit_callbacks():  # placement waits; nothing runs
         low, high, later_high = _submit(world, name), _submit(world, name, priority=5), _submit(world, name, priority=5)
-    Job.objects.update(status="queued")
-
+    Job.objects.update(status="queued", attempts=0)
     order = []
-    original = services._dispatch
-    services._dispatch = lambda job: order.append(job.pk) or original(job)
-    try:
-        services.jobs_place_queued()
-    finally:
-        services._dispatch = original
+    real = scheduler._place
+    monkeypatch.setattr(scheduler, "_place", lambda job: order.append(job.pk) or real(job))
+
+    scheduler.jobs_place_queued()
 
     assert order == [high.pk, later_high.pk, low.pk]
 

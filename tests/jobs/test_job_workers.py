@@ -82,11 +82,11 @@ def test_a_training_job_runs_through_a_real_cluster(tmp_path, broker):
     extra = {"REDIS_URL": _redis_url()} if broker == "redis" else {}
     env = lepton_env(tmp_path, LEPTON_WORKERS="1", **extra)
     pk = _submit(env)
-    cluster = start(env, "qcluster")
+    agent = start(env, "node_agent", "--name", "w1")
     try:
         state = wait_until(lambda: _finished(env, pk), seconds=120, what="the job finishing")
     finally:
-        stop(cluster)
+        stop(agent)
     assert state["status"] == "succeeded", state["reason"]
     assert state["epochs"] == [1, 2, 3]
     assert state["result"]["version"] == 1
@@ -95,7 +95,7 @@ def test_a_training_job_runs_through_a_real_cluster(tmp_path, broker):
 def test_cancel_takes_effect_within_5_seconds(tmp_path):
     env = lepton_env(tmp_path, LEPTON_WORKERS="1")
     pk = _submit(env, hidden="[256]", spec={"epochs": 1000})
-    cluster = start(env, "qcluster")
+    cluster = start(env, "node_agent", "--name", "w1")
     try:
         wait_until(lambda: _job(env, pk)["epochs"], seconds=120, what="the first epoch")
         requested = time.monotonic()
@@ -108,23 +108,37 @@ def test_cancel_takes_effect_within_5_seconds(tmp_path):
     assert took < 5, f"cancel took {took:.1f} s"
 
 
-def test_a_sigkilled_worker_leaves_a_job_that_a_later_attempt_finishes_from_its_checkpoint(tmp_path):
-    env = lepton_env(tmp_path, LEPTON_WORKERS="1", LEPTON_JOB_STALE_SECONDS="3", LEPTON_HEARTBEAT_SECONDS="1")
+def test_a_sigkilled_node_agent_leaves_a_job_that_the_other_node_finishes_from_its_checkpoint(tmp_path):
+    env = lepton_env(
+        tmp_path,
+        LEPTON_WORKERS="1",
+        LEPTON_JOB_STALE_SECONDS="3",
+        LEPTON_HEARTBEAT_SECONDS="1",
+        LEPTON_NODE_HEARTBEAT_SECONDS="1",
+        LEPTON_NODE_STALE_SECONDS="4",
+    )
     pk = _submit(env, hidden="[512, 512]", spec={"epochs": 12, "seed": 7})
-    cluster = start(env, "qcluster")
+    first = start(env, "node_agent", "--name", "first", "--no-general")
+    general = start(env, "qcluster")  # the general queue (reapers), on neither node
     wait_until(lambda: (_job(env, pk)["checkpoint_epoch"] or 0) >= 3, seconds=120, what="three checkpoints")
-    stop(cluster, signal.SIGKILL)  # the worker dies mid-training, its task never acknowledged
-
-    killed = _job(env, pk)
-    assert (killed["status"], killed["attempts"]) == ("running", 1)
-    time.sleep(4)  # let its heartbeat go stale
-    assert manage(env, "shell", "-c", REAP).strip().splitlines()[-1] == "1"
-    cluster = start(env, "qcluster")
+    second = start(env, "node_agent", "--name", "second", "--no-general")
     try:
+        stop(first, signal.SIGKILL)  # the agent and its workers die at once, mid-training
+        killed = _job(env, pk)
+        assert (killed["status"], killed["attempts"]) == ("running", 1)
+        time.sleep(5)  # the first node's heartbeat goes stale
+        assert manage(env, "shell", "-c", REAP).strip().splitlines()[-1] != "0"
         state = wait_until(lambda: _finished(env, pk), seconds=180, what="the resumed attempt")
     finally:
-        stop(cluster)
+        stop(second)
+        stop(general)
     assert state["status"] == "succeeded", state["reason"]
     assert state["attempts"] == 2
     assert state["epochs"] == list(range(1, 13))
     assert any(line.startswith("resuming from checkpoint epoch-") for line in state["log"])
+    assert any("on node second" in line for line in state["log"])
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
+        node = db.execute(
+            "SELECT n.name FROM jobs_job j JOIN nodes_node n ON n.id = j.node_id WHERE j.id = ?", (pk,)
+        ).fetchone()[0]
+    assert node == "second"

@@ -12,7 +12,7 @@ def schedule(apps, schema_editor):
     Schedule = apps.get_model("django_q", "Schedule")
     for name, func in SCHEDULES.items():
         Schedule.objects.update_or_create(
-            name=name, defaults={"func": func, "schedule_type": "I", "minutes": 1, "repeats": -1}
+            name=name, defaults={"func": func, "schedule_type": "I", "minutes": 1, "repeats": -1, "cluster": "lepton"}
         )
 
 

@@ -9,7 +9,7 @@ def schedule(apps, schema_editor):
     Schedule = apps.get_model("django_q", "Schedule")
     Schedule.objects.update_or_create(
         name=NAME,
-        defaults={"func": "apps.registry.tasks.reap_stale_work", "schedule_type": "I", "minutes": 1, "repeats": -1},
+        defaults={"func": "apps.registry.tasks.reap_stale_work", "schedule_type": "I", "minutes": 1, "repeats": -1, "cluster": "lepton"},
     )
 
 

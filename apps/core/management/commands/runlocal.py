@@ -1,4 +1,4 @@
-"""Run the web server and a django-q2 worker together; Ctrl-C stops both.
+"""Run the web server and a local node agent (its workers) together; Ctrl-C stops both.
 
 `make run` uses this so a laptop needs one command. In production run the web server
 (gunicorn or similar) and the workers as separate services instead.
@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the development web server and a django-q2 worker; stop both on Ctrl-C."
+    help = "Start the development web server and a local node agent; stop both on Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         manage = [sys.executable, "manage.py"]
         processes = {
             "web": subprocess.Popen([*manage, "runserver", "--noreload", addrport]),  # noqa: S603
-            "worker": subprocess.Popen([*manage, "qcluster"]),  # noqa: S603
+            "node": subprocess.Popen([*manage, "node_agent", "--name", "local"]),  # noqa: S603
         }
         self.stdout.write(self.style.SUCCESS(f"Lepton is starting on http://{addrport}/ (Ctrl-C stops it)"))
         stopping = False

@@ -1,0 +1,88 @@
+"""The node agent: register this machine, run its workers, heartbeat until stopped.
+
+    manage.py node_agent --name gpu-01 [--pool a100] [--slots 4] [--no-general]
+
+It starts two django-q2 clusters: one on this node's own queue (`lepton-node-<name>`, where the
+scheduler puts jobs placed here; one worker per slot) and, unless --no-general, one on the
+general queue (dataset ingests, imports, evaluations, exports, the periodic reapers). Every
+LEPTON_NODE_HEARTBEAT_SECONDS it reports that it is alive, with live GPU figures. Ctrl-C or
+SIGTERM stops the workers and marks the node offline; its running jobs are requeued.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from apps.nodes.inventory import host_facts, read_gpus
+from apps.nodes.services import node_heartbeat, node_register, node_stopped
+from apps.nodes.signals import node_alive
+
+
+class Command(BaseCommand):
+    help = "Register this machine as a node, run its job workers and heartbeat until stopped."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True, help="Unique node name (letters, digits, '-').")
+        parser.add_argument("--pool", default="default")
+        parser.add_argument("--slots", type=int, default=None, help="Jobs at once (default: GPUs, at least 1).")
+        parser.add_argument("--no-general", action="store_true", help="Do not serve the general queue.")
+
+    def handle(self, *args, name, pool, slots, no_general, **options):
+        fake = settings.LEPTON_FAKE_GPUS
+        gpus = read_gpus(fake_gpus=fake)
+        slots = slots or max(1, len(gpus))
+        node = node_register(name=name, pool=pool, facts=host_facts(), gpus=gpus, worker_slots=slots)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"node {node.name} ({pool}): {len(gpus)} GPU(s){' (fake)' if fake else ''}, {slots} slot(s); "
+                f"queue {node.queue}"
+            )
+        )
+        workers = {"jobs": self._cluster(node.queue, slots)}
+        node_alive.send(sender=type(node), node=node)
+        if not no_general:
+            workers["general"] = self._cluster(None, settings.Q_CLUSTER["workers"])
+        stopping = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.append(True))
+        try:
+            self._heartbeat(node, workers, stopping, fake)
+        finally:
+            self._stop(workers)
+            node_stopped(node_id=node.pk)
+            self.stdout.write(f"node {node.name} stopped")
+
+    def _cluster(self, queue: str | None, workers: int) -> subprocess.Popen:
+        env = {**os.environ, "LEPTON_WORKERS": str(workers)}
+        if queue:
+            env["Q_CLUSTER_NAME"] = queue
+        return subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env)
+
+    def _heartbeat(self, node, workers: dict, stopping: list, fake: int) -> None:
+        while not stopping:
+            dead = [label for label, process in workers.items() if process.poll() is not None]
+            if dead:
+                self.stderr.write(f"the {', '.join(dead)} worker cluster stopped; stopping the node")
+                return
+            close_old_connections()
+            node = node_heartbeat(node_id=node.pk, gpus=read_gpus(fake_gpus=fake))
+            node_alive.send(sender=type(node), node=node)
+            deadline = time.monotonic() + settings.LEPTON_NODE_HEARTBEAT_SECONDS
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
+
+    def _stop(self, workers: dict) -> None:
+        for process in workers.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in workers.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
