@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
         "SourceFormatEnum": "apps.datasets.models.SourceFormat",
         "ExportFormatEnum": "apps.registry.models.ModelExport.Format",
         "JobStatusEnum": "apps.jobs.models.JobStatus",
+        "JobKindEnum": "apps.jobs.models.JobKind",
+        "UsageKindEnum": "apps.accounts.models.UsageRecord.Kind",
         "WorkStatusEnum": "apps.core.models.BackgroundWork.Status",
     },
 }

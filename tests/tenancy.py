@@ -41,6 +41,7 @@ def _charlie_token(world: World) -> ApiToken:
 TENANT_ROUTES: list[TenantRoute] = [
     # accounts: API
     TenantRoute("api:team-detail", lambda w: reverse("api:team-detail", args=[w.globex.slug]), ("GET", "PATCH")),
+    TenantRoute("api:team-usage", lambda w: reverse("api:team-usage", args=[w.globex.slug])),
     TenantRoute("api:member-list", lambda w: reverse("api:member-list", args=[w.globex.slug]), ("GET", "POST")),
     TenantRoute(
         "api:member-detail",
@@ -216,4 +217,8 @@ TENANT_ROUTES += [
 # URL names with parameters that do not address a team's object, and why.
 EXEMPT_ROUTES = {
     "admin:*": "the Django admin is for operators (staff), not tenants",
+    "api:node-detail": "nodes are shared infrastructure every signed-in user sees (tests/nodes)",
+    "api:node-drain": "nodes are shared infrastructure; only staff drain them (tests/nodes)",
+    "api:node-undrain": "nodes are shared infrastructure; only staff drain them (tests/nodes)",
+    "nodes:drain": "nodes are shared infrastructure; only staff drain them (tests/nodes)",
 }

@@ -89,7 +89,7 @@ def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c(local_env):
         assert "RESULT 2" in worker.stdout, worker.stdout + worker.stderr
     finally:
         os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        output = stack.communicate(timeout=30)[0].decode()
+        output = stack.communicate(timeout=90)[0].decode()
     assert stack.returncode == 0, output
     leftovers = subprocess.run(["pgrep", "-g", str(stack.pid)], capture_output=True, text=True).stdout
     assert leftovers.strip() == "", f"processes left running: {leftovers}"

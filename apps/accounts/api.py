@@ -4,6 +4,7 @@ from django.db.models import F, OuterRef, Prefetch, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -11,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import services, tokens
 from apps.accounts.filters import MemberFilter, TeamFilter, TokenFilter
-from apps.accounts.models import ApiToken, Membership, Team
+from apps.accounts.models import ApiToken, Membership, Team, UsageRecord
 from apps.accounts.selectors import (
     memberships_with_users,
     team_for_user,
@@ -33,6 +34,7 @@ from apps.accounts.serializers import (
     TokenCreatedSerializer,
     TokenCreateSerializer,
     TokenSerializer,
+    UsageRecordSerializer,
 )
 from apps.core.api.views import ScopedQuerysetMixin
 
@@ -161,6 +163,20 @@ class TeamViewSet(
         params.is_valid(raise_exception=True)
         services.team_rename(actor=request.user, team=team, name=params.validated_data["name"])
         return Response(self._detail(slug))
+
+    @extend_schema(responses=UsageRecordSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def usage(self, request, slug=None):
+        """The team's usage ledger (GPU-seconds per job attempt, bytes stored and freed), newest first."""
+        team = self.get_object()
+        records = UsageRecord.objects.filter(team=team).order_by("-created_at", "-pk")
+        kind = request.query_params.get("kind")
+        if kind:
+            if kind not in UsageRecord.Kind.values:
+                raise ValidationError({"kind": [f"Use one of {', '.join(UsageRecord.Kind.values)}."]})
+            records = records.filter(kind=kind)
+        page = self.paginate_queryset(records)
+        return self.get_paginated_response(UsageRecordSerializer(page, many=True).data)
 
     def _detail(self, slug):
         return TeamDetailSerializer(self.scoped_queryset().get(slug=slug)).data

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.accounts.models import QUOTA_LIMITS, ApiToken, Membership, Role, Team
+from apps.accounts.models import QUOTA_LIMITS, ApiToken, Membership, Role, Team, UsageRecord
 from apps.accounts.quotas import quota_lines, team_usage
 
 
@@ -129,3 +129,10 @@ class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     email = serializers.EmailField()
     teams = TeamSerializer(many=True)
+
+
+class UsageRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UsageRecord
+        fields = ["kind", "amount", "source", "created_at"]
+        read_only_fields = fields

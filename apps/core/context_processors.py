@@ -8,7 +8,7 @@ NAVIGATION = [
     ("Models", "registry:list"),
     ("Jobs", "jobs:list"),
     ("Experiments", "dashboard:experiments"),
-    ("Nodes", "dashboard:nodes"),
+    ("Nodes", "nodes:list"),
     ("Deployments", "dashboard:deployments"),
     ("Team", "accounts:current_team"),
 ]

@@ -7,10 +7,11 @@ from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_usage
 from apps.accounts.selectors import team_memberships, user_invitations
+from apps.jobs.selectors import jobs_for_user
+from apps.nodes.selectors import free_gpu_count, node_views, nodes_with_gpus
 
 UPCOMING_SECTIONS = {
     "experiments": ("Experiments", "Compression sweeps that chart accuracy against size and pick the best model."),
-    "nodes": ("Nodes", "GPU and CPU nodes with their GPUs, heartbeats and running jobs."),
     "deployments": ("Deployments", "Serve a chosen model version behind a predict endpoint."),
 }
 
@@ -21,7 +22,13 @@ def home(request):
     context = {"membership": membership, "invitations": list(user_invitations(request.user))}
     if membership is not None:
         team = membership.team
+        jobs = jobs_for_user(request.user).filter(team=team)
+        node_list = node_views(request.user, list(nodes_with_gpus()))
         context.update(
+            running_jobs=list(jobs.filter(status__in=("scheduled", "running"))[:10]),
+            queued_jobs=list(jobs.filter(status="queued")[:10]),
+            free_gpus=free_gpu_count(node_list),
+            online_nodes=sum(1 for view in node_list if view.node.status == "online"),
             team=team,
             member_count=team_memberships(team).count(),
             quota=team.quota,

@@ -50,6 +50,7 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
             priority=data["priority"],
             gpus=data["gpus"],
             max_attempts=data.get("max_attempts"),
+            time_limit_seconds=data.get("time_limit_seconds"),
         )
         return Response(JobDetailSerializer(self.scoped_queryset().get(pk=job.pk)).data, status=201)
 

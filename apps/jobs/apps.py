@@ -10,12 +10,14 @@ class JobsConfig(AppConfig):
     def ready(self):
         from apps.accounts.quotas import register_live_usage_source
         from apps.jobs.kinds import evaluate, train
-        from apps.jobs.scheduler import live_usage
+        from apps.jobs.scheduler import live_usage, node_load
+        from apps.nodes.load import register_load_source
         from apps.nodes.signals import node_alive
 
         train.register()
         evaluate.register()
         register_live_usage_source(live_usage)  # GPUs held and jobs running count against quotas
+        register_load_source(node_load)  # the Nodes page shows what runs where
         node_alive.connect(_place_on_alive_node, dispatch_uid="jobs-place-on-node-alive")
 
 

@@ -36,6 +36,17 @@ def live_usage(team_ids: list[int]) -> dict[int, LiveUsage]:
     return {team: LiveUsage(gpus=gpus.get(team, 0), running_jobs=jobs.get(team, 0)) for team in team_ids}
 
 
+def node_load(node_ids: list[int]):
+    """The jobs each node runs and the GPUs they hold (the nodes app's load source)."""
+    from apps.nodes.load import NodeJob, NodeLoad
+
+    loads = {node_id: NodeLoad() for node_id in node_ids}
+    holding = Job.objects.filter(node_id__in=node_ids, status__in=HOLDING).order_by("pk")
+    for job in holding.only("pk", "team_id", "kind", "status", "gpu_indexes", "node_id"):
+        loads[job.node_id].jobs.append(NodeJob(job.pk, job.team_id, job.kind, job.status, tuple(job.gpu_indexes)))
+    return loads
+
+
 def _fair_order(queued: list[Job]) -> list[Job]:
     """Round-robin across teams (each team's jobs by priority, then age); teams holding less go first."""
     holding = dict(Job.objects.filter(status__in=HOLDING).values_list("team_id").annotate(n=Count("pk")))

@@ -10,11 +10,15 @@ LOG_PAGE = 500
 
 
 def jobs_for_user(user) -> QuerySet[Job]:
-    return scope_to_teams(Job.objects.all(), user).select_related("team", "submitted_by").order_by("-created_at", "-pk")
+    return (
+        scope_to_teams(Job.objects.all(), user)
+        .select_related("team", "submitted_by", "node")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def job_for_user(user, pk) -> Job:
-    return get_scoped_or_404(Job.objects.select_related("team", "submitted_by"), user, pk=pk)
+    return get_scoped_or_404(Job.objects.select_related("team", "submitted_by", "node"), user, pk=pk)
 
 
 def job_epochs(job: Job) -> QuerySet[JobEpoch]:

@@ -36,6 +36,7 @@ class JobSerializer(serializers.ModelSerializer):
     submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
+    node = serializers.CharField(source="node.name", read_only=True, default=None)
 
     class Meta:
         model = Job
@@ -57,6 +58,9 @@ class JobSerializer(serializers.ModelSerializer):
             "checkpoint_epoch",
             "result",
             "device",
+            "node",
+            "gpu_indexes",
+            "time_limit_seconds",
             "submitted_by",
             "created_at",
             "scheduled_at",
@@ -89,3 +93,4 @@ class JobSubmitSerializer(serializers.Serializer):
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
     gpus = serializers.IntegerField(default=0, min_value=0, max_value=64)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    time_limit_seconds = serializers.IntegerField(required=False, min_value=1, max_value=30 * 24 * 3600)

@@ -87,6 +87,7 @@ def job_submit(
         raise ApplicationError("spec: must be an object.", fields={"spec": ["Must be an object."]})
     if not -100 <= int(priority) <= 100:
         raise ApplicationError("priority: must be from -100 to 100.", fields={"priority": ["Out of range."]})
+    _refuse_what_can_never_fit(team, gpus)
     clean = handler.validate(spec, team=team, actor=actor)
     with transaction.atomic():
         job = Job.objects.create(
@@ -98,6 +99,7 @@ def job_submit(
             gpus=gpus,
             max_attempts=max_attempts or settings.LEPTON_JOB_MAX_ATTEMPTS,
             status_reason="waiting to be placed",
+            time_limit_seconds=time_limit_seconds or settings.LEPTON_JOB_TIME_LIMIT_SECONDS,
         )
         transaction.on_commit(jobs_place_queued)
     return job
@@ -206,7 +208,27 @@ def jobs_reap_stale() -> int:
     return handled
 
 
+def _record_lost_attempt(job: Job) -> None:
+    """GPU-seconds of an attempt whose worker died: from its claim to its last heartbeat.
+
+    Written under the attempt's usual source, so if the worker turns out alive and records
+    its own time later, the ledger keeps one line (usage_record is exactly-once per source).
+    """
+    from apps.accounts.models import UsageRecord
+    from apps.accounts.quotas import usage_record
+
+    if job.gpus and job.claimed_at and job.heartbeat_at:
+        seconds = max(0.0, (job.heartbeat_at - job.claimed_at).total_seconds())
+        usage_record(
+            team=job.team,
+            kind=UsageRecord.Kind.GPU_SECONDS,
+            amount=round(job.gpus * seconds),
+            source=f"job:{job.pk}:attempt:{job.attempts}",
+        )
+
+
 def _requeue_or_fail(job: Job, why: str) -> int:
+    _record_lost_attempt(job)
     try:
         if job.attempts < job.max_attempts:
             job_transition(

@@ -14,9 +14,11 @@ import math
 import torch
 
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.storage import local_path
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import latest_ready_version, version_splits
 from apps.jobs.kinds import register_kind
+from apps.jobs.training.distributed import train_data_parallel
 from apps.jobs.training.loop import TrainConfig, TrainingState, train
 from apps.registry.architectures import build_model
 from apps.registry.evaluations import check_compatible, evaluate_now
@@ -175,9 +177,37 @@ def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelV
             f"{figures.samples_per_second:,.0f} samples/s"
         )
 
-    final = train(
-        module, train_split, val_split, config, device=context.device, resume=resume, on_step=on_step, on_epoch=on_epoch
-    )
+    if context.job.gpus > 1:
+        rank_config = {
+            "spec": arch,
+            "input_shape": list(dataset_version.sample_shape),
+            "num_classes": len(dataset_version.class_names),
+            "transforms": transforms,
+            "base_weights": str(local_path(base.artifact)) if base else None,
+            "dataset_path": str(local_path(dataset_version.artifact)),
+        }
+        final = train_data_parallel(
+            context,
+            module,
+            train_split,
+            val_split,
+            config,
+            resume=resume,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            rank_config=rank_config,
+        )
+    else:
+        final = train(
+            module,
+            train_split,
+            val_split,
+            config,
+            device=context.device,
+            resume=resume,
+            on_step=on_step,
+            on_epoch=on_epoch,
+        )
     context.progress(0.96, "storing the best epoch's weights as a new version")
     context.log(f"best epoch {final.best_epoch} (val accuracy {final.best_val_accuracy:.4f})")
     job = context.job

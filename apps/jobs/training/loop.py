@@ -104,12 +104,21 @@ class Batches:
     def __iter__(self):
         return self.iterate(None)
 
-    def iterate(self, generator: torch.Generator | None):
+    def iterate(self, generator: torch.Generator | None, shard: tuple[int, int] = (0, 1)):
+        """Batches of a permutation; with shard=(rank, world) only this rank's share.
+
+        Every rank draws the same permutation and takes every world-th batch, and all ranks
+        take the same number of batches (a tail that does not divide evenly is left out), so
+        data-parallel ranks step in lockstep.
+        """
         n = len(self.split)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
         if self.tensors is not None and self.device.type != "cpu":
             order = order.to(self.device)
-        for start in range(0, n, self.batch_size):
+        rank, world = shard
+        starts = list(range(0, n, self.batch_size))
+        starts = starts[: len(starts) // world * world][rank::world] if world > 1 else starts
+        for start in starts:
             rows = order[start : start + self.batch_size]
             if self.tensors is not None:
                 yield self.tensors[0][rows], self.tensors[1][rows]
@@ -131,11 +140,11 @@ def evaluate_split(model: nn.Module, batches: Batches) -> tuple[float, float]:
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
-def _train_epoch(model, optimizer, batches: Batches, generator, on_step) -> tuple[float, float, int]:
+def _train_epoch(model, optimizer, batches: Batches, generator, on_step, shard) -> tuple[float, float, int]:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    steps = math.ceil(len(batches) / batches.batch_size)
-    for step, (x, y) in enumerate(batches.iterate(generator)):
+    steps = max(1, math.ceil(len(batches) / batches.batch_size) // shard[1])
+    for step, (x, y) in enumerate(batches.iterate(generator, shard)):
         optimizer.zero_grad(set_to_none=True)
         logits = model(x)
         loss = functional.cross_entropy(logits, y)
@@ -158,13 +167,20 @@ def train(
     resume: TrainingState | None = None,
     on_step: Callable[[int, float], None] = lambda epoch, fraction: None,
     on_epoch: Callable[[EpochFigures, TrainingState], None] = lambda figures, state: None,
+    shard: tuple[int, int] = (0, 1),
 ) -> TrainingState:
-    """Train `model` in place; returns the final state (its `best_model` is the best val epoch's weights)."""
+    """Train `model` in place; returns the final state (its `best_model` is the best val epoch's weights).
+
+    With shard=(rank, world) and a process group already initialized, the model trains
+    data-parallel (DistributedDataParallel: gradients averaged across ranks each step).
+    """
     model.to(device)
+    if resume is not None:
+        model.load_state_dict(resume.model)
+    net = model if shard[1] == 1 else nn.parallel.DistributedDataParallel(model)
     optimizer, state = make_optimizer(model, config), resume or TrainingState()
     scheduler = make_scheduler(optimizer, config)
     if resume is not None:
-        model.load_state_dict(resume.model)
         optimizer.load_state_dict(resume.optimizer)
         scheduler.load_state_dict(resume.scheduler)
         torch.set_rng_state(resume.rng)
@@ -177,8 +193,9 @@ def train(
         learning_rate = optimizer.param_groups[0]["lr"]
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         train_loss, train_accuracy, seen = _train_epoch(
-            model, optimizer, train_batches, generator, lambda fraction, e=epoch: on_step(e, fraction)
+            net, optimizer, train_batches, generator, lambda fraction, e=epoch: on_step(e, fraction), shard
         )
+        seen *= shard[1]  # every rank trained on its own share
         scheduler.step()
         val_loss, val_accuracy = evaluate_split(model, val_batches) if val_batches else (None, None)
         seconds = time.perf_counter() - started

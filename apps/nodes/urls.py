@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.nodes import views
+
+app_name = "nodes"
+
+urlpatterns = [
+    path("nodes/", views.node_list, name="list"),
+    path("nodes/<int:pk>/<str:action>/", views.node_drain, name="drain"),
+]
