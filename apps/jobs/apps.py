@@ -22,7 +22,13 @@ class JobsConfig(AppConfig):
 
 
 def _place_on_alive_node(sender, node, **kwargs):
-    """A node just proved it is alive: place what can run now (within a heartbeat, not a minute)."""
-    from apps.jobs.scheduler import jobs_place_queued
+    """A node just proved it is alive: notice silent nodes and lost attempts, and place what can run.
 
+    Every heartbeat of every node does this, so a dead node's jobs move within the node
+    timeout plus one heartbeat, not at the next minute of the periodic schedule.
+    """
+    from apps.jobs.scheduler import jobs_place_queued
+    from apps.jobs.services import jobs_reap_stale
+
+    jobs_reap_stale()
     jobs_place_queued()

@@ -1,7 +1,6 @@
 """Jobs through real django-q2 clusters: each broker, cancel within 5 s, a SIGKILLed worker resumed."""
 
 import json
-import signal
 import sqlite3
 import time
 
@@ -108,37 +107,4 @@ def test_cancel_takes_effect_within_5_seconds(tmp_path):
     assert took < 5, f"cancel took {took:.1f} s"
 
 
-def test_a_sigkilled_node_agent_leaves_a_job_that_the_other_node_finishes_from_its_checkpoint(tmp_path):
-    env = lepton_env(
-        tmp_path,
-        LEPTON_WORKERS="1",
-        LEPTON_JOB_STALE_SECONDS="3",
-        LEPTON_HEARTBEAT_SECONDS="1",
-        LEPTON_NODE_HEARTBEAT_SECONDS="1",
-        LEPTON_NODE_STALE_SECONDS="4",
-    )
-    pk = _submit(env, hidden="[512, 512]", spec={"epochs": 12, "seed": 7})
-    first = start(env, "node_agent", "--name", "first", "--no-general")
-    general = start(env, "qcluster")  # the general queue (reapers), on neither node
-    wait_until(lambda: (_job(env, pk)["checkpoint_epoch"] or 0) >= 3, seconds=120, what="three checkpoints")
-    second = start(env, "node_agent", "--name", "second", "--no-general")
-    try:
-        stop(first, signal.SIGKILL)  # the agent and its workers die at once, mid-training
-        killed = _job(env, pk)
-        assert (killed["status"], killed["attempts"]) == ("running", 1)
-        time.sleep(5)  # the first node's heartbeat goes stale
-        assert manage(env, "shell", "-c", REAP).strip().splitlines()[-1] != "0"
-        state = wait_until(lambda: _finished(env, pk), seconds=180, what="the resumed attempt")
-    finally:
-        stop(second)
-        stop(general)
-    assert state["status"] == "succeeded", state["reason"]
-    assert state["attempts"] == 2
-    assert state["epochs"] == list(range(1, 13))
-    assert any(line.startswith("resuming from checkpoint epoch-") for line in state["log"])
-    assert any("on node second" in line for line in state["log"])
-    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
-        node = db.execute(
-            "SELECT n.name FROM jobs_job j JOIN nodes_node n ON n.id = j.node_id WHERE j.id = ?", (pk,)
-        ).fetchone()[0]
-    assert node == "second"
+# The SIGKILLed node agent case lives in tests/nodes/test_cluster.py (two nodes, GPUs, the ledger).
