@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.nodes",
     "apps.jobs",
+    "apps.experiments",
     "apps.dashboard",
 ]
 

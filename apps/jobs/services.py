@@ -21,6 +21,7 @@ from apps.core.errors import ApplicationError, Conflict, QuotaExceeded
 from apps.core.queue import enqueue_on_commit
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import TERMINAL, GpuLease, Job, JobLogLine, JobStatus
+from apps.jobs.signals import job_finished
 from apps.nodes.models import Node
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,21 @@ def job_transition(job: Job, to: str, *, reason: str = "", attempt: int | None =
             raise IllegalTransition(f"Job {job.pk} is {job.status}; it cannot become {to}.")
         if to not in (S.SCHEDULED, S.RUNNING):
             GpuLease.objects.filter(job_id=job.pk).delete()  # its GPUs are free again
+        if to in TERMINAL:
+            job_id = job.pk
+            transaction.on_commit(lambda: _announce_finished(job_id))
     job.refresh_from_db()
     return job
+
+
+def _announce_finished(job_id: int) -> None:
+    """Tell listeners (experiments) a job is over; their failure must not fail the caller."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    for receiver, response in job_finished.send_robust(sender=Job, job=job):
+        if isinstance(response, Exception):
+            logger.error("job_finished receiver %s failed for job %s: %r", receiver, job_id, response)
 
 
 def job_log(job_id: int, attempt: int, message: str, level: str = JobLogLine.Level.INFO) -> None:

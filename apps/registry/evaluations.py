@@ -140,7 +140,7 @@ def _evaluate(evaluation: Evaluation, attempt: int, report) -> None:
         parameter_count=total,
         nonzero_parameters=nonzero,
         artifact_bytes=artifact.stat().st_size,
-        flops_per_sample=flops_per_sample(module.to("cpu"), shape),
+        flops_per_sample=flops_per_sample(version_module(version, computing_as_stored=False), shape),
         latency_ms=1000 * latency_per_sample(module.to(device), shape, device=device),
         throughput=throughput(module, shape, device=device),
         device=describe_device(device),

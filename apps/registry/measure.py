@@ -152,6 +152,7 @@ def _counted_tensors(state: dict) -> Iterator[torch.Tensor]:
     """The state dict's weights as they act: BatchNorm statistics and pruning masks are left
     out, and a pruned `weight_orig` is counted through its mask."""
     for name, tensor in state.items():
+        tensor = getattr(tensor, "q", tensor)  # a QuantizedTensor counts through its int8 values
         leaf = name.rsplit(".", 1)[-1]
         if not isinstance(tensor, torch.Tensor) or leaf in NOT_PARAMETERS or leaf.endswith(MASK_SUFFIX):
             continue

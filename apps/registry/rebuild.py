@@ -62,15 +62,22 @@ def rebuild_module(
     num_classes: int,
     transforms: list[dict],
     weights: Mapping[str, "torch.Tensor | QuantizedTensor"],
+    computing_as_stored: bool = True,
 ) -> nn.Module:
-    """The module a version describes, with its weights, in eval mode on the CPU."""
+    """The module a version describes, with its weights, in eval mode on the CPU.
+
+    With computing_as_stored=False the weights-phase transforms (quantization) are left
+    out: a float module of the same structure, doing the same operations (for counting FLOPs,
+    which FlopCounterMode cannot see inside quantized tensor subclasses).
+    """
     module = build_model(spec, input_shape=tuple(input_shape), num_classes=num_classes)
     module = _apply(module, transforms, weights, "structure")
     try:
         module.load_state_dict(dequantized(weights), strict=True)
     except RuntimeError as error:
         raise RebuildError(f"the weights do not fit the architecture: {error}") from None
-    module = _apply(module, transforms, weights, "weights")
+    if computing_as_stored:
+        module = _apply(module, transforms, weights, "weights")
     return module.eval()
 
 

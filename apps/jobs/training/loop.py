@@ -140,14 +140,18 @@ def evaluate_split(model: nn.Module, batches: Batches) -> tuple[float, float]:
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
-def _train_epoch(model, optimizer, batches: Batches, generator, on_step, shard) -> tuple[float, float, int]:
+def cross_entropy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return functional.cross_entropy(logits, y)
+
+
+def _train_epoch(model, optimizer, batches: Batches, generator, on_step, shard, loss_fn=cross_entropy):
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     steps = max(1, math.ceil(len(batches) / batches.batch_size) // shard[1])
     for step, (x, y) in enumerate(batches.iterate(generator, shard)):
         optimizer.zero_grad(set_to_none=True)
         logits = model(x)
-        loss = functional.cross_entropy(logits, y)
+        loss = loss_fn(logits, x, y)
         loss.backward()
         optimizer.step()
         total_loss += loss.item() * len(y)
@@ -168,11 +172,13 @@ def train(
     on_step: Callable[[int, float], None] = lambda epoch, fraction: None,
     on_epoch: Callable[[EpochFigures, TrainingState], None] = lambda figures, state: None,
     shard: tuple[int, int] = (0, 1),
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
 ) -> TrainingState:
     """Train `model` in place; returns the final state (its `best_model` is the best val epoch's weights).
 
     With shard=(rank, world) and a process group already initialized, the model trains
     data-parallel (DistributedDataParallel: gradients averaged across ranks each step).
+    `loss_fn(logits, inputs, labels)` replaces the cross-entropy (distillation adds the teacher).
     """
     model.to(device)
     if resume is not None:
@@ -193,7 +199,7 @@ def train(
         learning_rate = optimizer.param_groups[0]["lr"]
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         train_loss, train_accuracy, seen = _train_epoch(
-            net, optimizer, train_batches, generator, lambda fraction, e=epoch: on_step(e, fraction), shard
+            net, optimizer, train_batches, generator, lambda fraction, e=epoch: on_step(e, fraction), shard, loss_fn
         )
         seen *= shard[1]  # every rank trained on its own share
         scheduler.step()

@@ -1,0 +1,386 @@
+"""Experiments: create one, advance it as its trials' jobs finish, cancel it, promote a result.
+
+An experiment is driven by its trials' jobs: each job that finishes calls `experiment_advance`
+(through the jobs' `job_finished` signal), which copies the finished trials' measurements
+from their evaluations, asks the search for the next recipes, submits them as jobs, and
+closes the experiment with its frontier and recommendation once nothing is left to run.
+`experiment_advance` derives everything from the rows, so running it again (the periodic
+reconcile does, in case a worker died between the job's end and the signal) is harmless.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Role, Team
+from apps.accounts.services import require_role
+from apps.core.errors import ApplicationError, Conflict
+from apps.datasets.models import DatasetVersion
+from apps.experiments import search
+from apps.experiments.compression.recipes import describe, family
+from apps.experiments.frontier import Point, pareto_frontier, recommended
+from apps.experiments.kinds import checked_recipe, compressible_base
+from apps.experiments.models import Experiment, ExperimentStatus, Objective, Strategy, Trial, TrialStatus
+from apps.jobs.models import TERMINAL, Job, JobStatus
+from apps.jobs.services import job_cancel, job_submit
+from apps.registry.evaluations import check_compatible
+from apps.registry.models import Evaluation, ModelVersion
+from apps.registry.services import alias_set
+
+logger = logging.getLogger(__name__)
+
+MAX_BUDGET = 200
+TRIAL_STATUS = {
+    JobStatus.QUEUED: TrialStatus.QUEUED,
+    JobStatus.SCHEDULED: TrialStatus.QUEUED,
+    JobStatus.RUNNING: TrialStatus.RUNNING,
+    JobStatus.SUCCEEDED: TrialStatus.SUCCEEDED,
+    JobStatus.FAILED: TrialStatus.FAILED,
+    JobStatus.CANCELLED: TrialStatus.CANCELLED,
+}
+FINISHED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.CANCELLED)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError(f"{field}: {message}", fields={field: [message]})
+
+
+def _checked_settings(*, max_accuracy_drop, budget, finetune_epochs, learning_rate) -> None:
+    if not 0 <= max_accuracy_drop <= 100:
+        raise _invalid("max_accuracy_drop", "must be from 0 to 100 points")
+    if not 1 <= budget <= MAX_BUDGET:
+        raise _invalid("budget", f"must be from 1 to {MAX_BUDGET} trials")
+    if not 0 <= finetune_epochs <= 200:
+        raise _invalid("finetune_epochs", "must be from 0 to 200")
+    if not 1e-7 <= learning_rate <= 1:
+        raise _invalid("learning_rate", "must be from 1e-7 to 1")
+
+
+def _grid(recipes, budget: int) -> list[list[dict]]:
+    if not isinstance(recipes, list) or not recipes:
+        raise _invalid("recipes", "a grid experiment needs a non-empty list of recipes")
+    checked = [checked_recipe(recipe, f"recipes.{index}") for index, recipe in enumerate(recipes)]
+    keys = [search.recipe_key(recipe) for recipe in checked]
+    if len(set(keys)) != len(keys):
+        duplicate = next(index for index, key in enumerate(keys) if keys.index(key) != index)
+        raise _invalid(f"recipes.{duplicate}", "is listed twice")
+    if len(checked) > budget:
+        raise _invalid("recipes", f"{len(checked)} recipes exceed the budget of {budget} trials")
+    return checked
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    actor,
+    team: Team,
+    name: str,
+    base_version: ModelVersion,
+    train_dataset_version: DatasetVersion,
+    eval_dataset_version: DatasetVersion | None = None,
+    max_accuracy_drop: float = 1.0,
+    objective: str = Objective.SIZE,
+    strategy: str = Strategy.AUTO,
+    budget: int = 20,
+    recipes: list | None = None,
+    finetune_epochs: int = 3,
+    learning_rate: float = 5e-4,
+    seed: int = 0,
+    description: str = "",
+) -> Experiment:
+    """Create the experiment and start its baseline and first trials."""
+    require_role(actor, team, Role.MEMBER)
+    name = (name or "").strip()
+    if not name:
+        raise _invalid("name", "is required")
+    if team.experiments.filter(name=name).exists():
+        raise Conflict(
+            f"name: an experiment named '{name}' already exists in {team.slug}.", fields={"name": ["Taken."]}
+        )
+    model = base_version.model
+    if model.team_id != team.pk or train_dataset_version.dataset.team_id != team.pk:
+        raise _invalid("base_version", "must belong to the experiment's team")
+    compressible_base(model, base_version.number)
+    eval_dataset_version = eval_dataset_version or train_dataset_version
+    if eval_dataset_version.dataset.team_id != team.pk:
+        raise _invalid("eval_dataset_version", "must belong to the experiment's team")
+    for dataset_version in {train_dataset_version, eval_dataset_version}:
+        if dataset_version.status != DatasetVersion.Status.READY:
+            raise _invalid("dataset_version", f"{dataset_version} is {dataset_version.status}, not ready")
+        check_compatible(base_version, dataset_version)
+    if objective not in Objective.values:
+        raise _invalid("objective", f"must be one of {', '.join(Objective.values)}")
+    if strategy not in Strategy.values:
+        raise _invalid("strategy", f"must be one of {', '.join(Strategy.values)}")
+    _checked_settings(
+        max_accuracy_drop=max_accuracy_drop, budget=budget, finetune_epochs=finetune_epochs, learning_rate=learning_rate
+    )
+    grid = _grid(recipes, budget) if strategy == Strategy.GRID else []
+    if strategy == Strategy.AUTO and recipes:
+        raise _invalid("recipes", "the auto strategy chooses its own recipes; use the grid strategy to list them")
+    experiment = Experiment.objects.create(
+        team=team,
+        name=name[:100],
+        description=description,
+        base_version=base_version,
+        train_dataset_version=train_dataset_version,
+        eval_dataset_version=eval_dataset_version,
+        max_accuracy_drop=float(max_accuracy_drop),
+        objective=objective,
+        strategy=strategy,
+        budget=budget,
+        recipes=grid,
+        finetune_epochs=finetune_epochs,
+        learning_rate=float(learning_rate),
+        seed=seed,
+        created_by=actor,
+    )
+    _start_baseline(experiment, actor)
+    first = grid or search.next_recipes(_space(experiment), {}, budget)
+    for number, recipe in enumerate(first, start=1):
+        _start_trial(experiment, number, recipe, actor)
+    return experiment
+
+
+def _space(experiment: Experiment) -> list[search.Ladder]:
+    space = search.default_space(experiment.objective)
+    return [
+        search.Ladder(
+            ladder.family,
+            [checked_recipe(recipe) for recipe in ladder.points],
+            ladder.probe,
+            [checked_recipe(recipe) for recipe in ladder.pipelines],
+        )
+        for ladder in space
+    ]
+
+
+def _start_baseline(experiment: Experiment, actor) -> Trial:
+    base, dataset_version = experiment.base_version, experiment.eval_dataset_version
+    job = job_submit(
+        actor=actor,
+        team=experiment.team,
+        kind="evaluate",
+        spec={
+            "model": base.model_id,
+            "version": base.number,
+            "dataset": dataset_version.dataset_id,
+            "dataset_version": dataset_version.number,
+        },
+    )
+    return Trial.objects.create(
+        experiment=experiment,
+        number=0,
+        recipe=[],
+        recipe_key=search.recipe_key([]),
+        label=f"base v{base.number}",
+        family="baseline",
+        job=job,
+    )
+
+
+def _start_trial(experiment: Experiment, number: int, recipe: list[dict], actor) -> Trial:
+    base = experiment.base_version
+    job = job_submit(
+        actor=actor,
+        team=experiment.team,
+        kind="compress",
+        spec={
+            "model": base.model_id,
+            "base_version": base.number,
+            "dataset": experiment.train_dataset_version.dataset_id,
+            "dataset_version": experiment.train_dataset_version.number,
+            "eval_dataset": experiment.eval_dataset_version.dataset_id,
+            "eval_dataset_version": experiment.eval_dataset_version.number,
+            "recipe": recipe,
+            "finetune_epochs": experiment.finetune_epochs,
+            "learning_rate": experiment.learning_rate,
+            "seed": experiment.seed,
+            "label": describe(recipe),
+            "experiment": experiment.pk,
+        },
+    )
+    return Trial.objects.create(
+        experiment=experiment,
+        number=number,
+        recipe=recipe,
+        recipe_key=search.recipe_key(recipe),
+        label=describe(recipe),
+        family=family(recipe),
+        job=job,
+    )
+
+
+# --- advancing -------------------------------------------------------------------------------------------------
+
+
+def _copy_results(trial: Trial, job: Job) -> None:
+    """Bring a trial up to date with its job; a finished one gets its version's measured figures."""
+    trial.status = TRIAL_STATUS[job.status]
+    if trial.status == TrialStatus.SUCCEEDED:
+        evaluation = Evaluation.objects.select_related("version").filter(pk=job.result.get("evaluation")).first()
+        if evaluation is None or evaluation.status != Evaluation.Status.READY:
+            trial.status, trial.error = TrialStatus.FAILED, "the job finished without a measured version"
+        else:
+            trial.evaluation, trial.version = evaluation, evaluation.version
+            trial.accuracy = evaluation.accuracy
+            trial.artifact_bytes = evaluation.artifact_bytes
+            trial.parameter_count = evaluation.parameter_count
+            trial.nonzero_parameters = evaluation.nonzero_parameters
+            trial.flops_per_sample = evaluation.flops_per_sample
+            trial.latency_ms = evaluation.latency_ms
+    elif trial.status in (TrialStatus.FAILED, TrialStatus.CANCELLED):
+        trial.error = job.status_reason[:2000]
+    if trial.status in FINISHED:
+        trial.finished_at = job.finished_at or timezone.now()
+
+
+def experiment_advance(experiment_id: int) -> Experiment | None:
+    """Sync the trials with their jobs, start what the search asks for next, finish when all is done."""
+    with transaction.atomic():
+        experiment = Experiment.objects.select_for_update().filter(pk=experiment_id).first()
+        if experiment is None or experiment.status != ExperimentStatus.RUNNING:
+            return experiment
+        trials = list(experiment.trials.select_related("job"))
+        for trial in trials:
+            if trial.status not in FINISHED and trial.job is not None:
+                _copy_results(trial, trial.job)
+                trial.save()
+            elif trial.job is None and trial.status not in FINISHED:
+                trial.status, trial.error = TrialStatus.FAILED, "its job was deleted"
+                trial.save()
+        baseline = next(trial for trial in trials if trial.is_baseline)
+        if baseline.status in (TrialStatus.FAILED, TrialStatus.CANCELLED):
+            return _close(
+                experiment,
+                trials,
+                ExperimentStatus.FAILED,
+                f"the base version could not be measured: {baseline.error or baseline.status}",
+            )
+        if baseline.status == TrialStatus.SUCCEEDED:
+            _judge(experiment, trials, baseline)
+            if experiment.strategy == Strategy.AUTO:
+                trials += _continue_search(experiment, trials)
+        if all(trial.status in FINISHED for trial in trials):
+            return _close(experiment, trials, ExperimentStatus.SUCCEEDED, "")
+        return experiment
+
+
+def _minimum_accuracy(experiment: Experiment, baseline: Trial) -> float:
+    return baseline.accuracy - experiment.max_accuracy_drop / 100 - 1e-9
+
+
+def _judge(experiment: Experiment, trials: list[Trial], baseline: Trial) -> None:
+    minimum = _minimum_accuracy(experiment, baseline)
+    for trial in trials:
+        within = (
+            trial.accuracy >= minimum
+            if trial.status == TrialStatus.SUCCEEDED
+            else (False if trial.status in FINISHED else None)
+        )
+        if trial.within_target != within:
+            trial.within_target = within
+            Trial.objects.filter(pk=trial.pk).update(within_target=within)
+
+
+def _continue_search(experiment: Experiment, trials: list[Trial]) -> list[Trial]:
+    outcomes = {
+        trial.recipe_key: trial.within_target if trial.status in FINISHED else None
+        for trial in trials
+        if not trial.is_baseline
+    }
+    used = len(trials) - 1
+    proposals = search.next_recipes(_space(experiment), outcomes, experiment.budget - used)
+    number = max(trial.number for trial in trials)
+    started = []
+    for recipe in proposals:
+        number += 1
+        started.append(_start_trial(experiment, number, recipe, experiment.created_by))
+    return started
+
+
+def _points(trials: list[Trial], cost: str) -> list[Point]:
+    return [
+        Point(trial.number, getattr(trial, cost), trial.accuracy)
+        for trial in trials
+        if trial.status == TrialStatus.SUCCEEDED and getattr(trial, cost) is not None
+    ]
+
+
+def _close(experiment: Experiment, trials: list[Trial], status: str, reason: str) -> Experiment:
+    by_number = {trial.number: trial for trial in trials}
+    size_frontier = {p.key for p in pareto_frontier(_points(trials, "artifact_bytes"))}
+    latency_frontier = {p.key for p in pareto_frontier(_points(trials, "latency_ms"))}
+    for trial in trials:
+        Trial.objects.filter(pk=trial.pk).update(
+            on_size_frontier=trial.number in size_frontier, on_latency_frontier=trial.number in latency_frontier
+        )
+    best = None
+    baseline = by_number.get(0)
+    if status == ExperimentStatus.SUCCEEDED and baseline is not None and baseline.accuracy is not None:
+        cost = "artifact_bytes" if experiment.objective == Objective.SIZE else "latency_ms"
+        candidates = [point for point in _points(trials, cost) if point.key != 0]
+        best = recommended(candidates, minimum_accuracy=_minimum_accuracy(experiment, baseline))
+        if best is None:
+            reason = f"no trial stayed within {experiment.max_accuracy_drop:g} points of the base version"
+    experiment.recommended = by_number[best.key] if best else None
+    experiment.status, experiment.status_reason, experiment.finished_at = status, reason, timezone.now()
+    experiment.save(update_fields=["recommended", "status", "status_reason", "finished_at"])
+    return experiment
+
+
+def experiments_reconcile() -> int:
+    """Advance every running experiment (after a lost signal); returns how many were looked at."""
+    ids = list(Experiment.objects.filter(status=ExperimentStatus.RUNNING).values_list("pk", flat=True))
+    for experiment_id in ids:
+        try:
+            experiment_advance(experiment_id)
+        except Exception:  # one broken experiment must not stop the others
+            logger.exception("advancing experiment %s failed", experiment_id)
+    return len(ids)
+
+
+def on_job_finished(sender, job: Job, **kwargs) -> None:
+    experiment_id = (job.spec or {}).get("experiment") if job.kind == "compress" else None
+    if experiment_id is None:
+        trial = Trial.objects.filter(job=job).only("experiment_id").first()
+        experiment_id = trial.experiment_id if trial else None
+    if experiment_id is not None:
+        experiment_advance(experiment_id)
+
+
+# --- cancelling, promoting -------------------------------------------------------------------------------------
+
+
+def experiment_cancel(*, actor, experiment: Experiment) -> Experiment:
+    """Stop the search: the experiment closes on what has finished, and its unfinished trials' jobs are cancelled."""
+    require_role(actor, experiment.team, Role.MEMBER)
+    with transaction.atomic():
+        experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        if experiment.status != ExperimentStatus.RUNNING:
+            raise Conflict(
+                f"status: the experiment is {experiment.status}; only a running one can be cancelled.",
+                fields={"status": [experiment.status]},
+            )
+        _close(
+            experiment,
+            list(experiment.trials.all()),
+            ExperimentStatus.CANCELLED,
+            f"cancelled by {actor.get_username()}",
+        )
+        unfinished = list(experiment.trials.select_related("job__team").exclude(status__in=FINISHED))
+        Trial.objects.filter(pk__in=[trial.pk for trial in unfinished]).update(
+            status=TrialStatus.CANCELLED, error="the experiment was cancelled", finished_at=timezone.now()
+        )
+    for trial in unfinished:
+        if trial.job is not None and trial.job.status not in TERMINAL:
+            job_cancel(actor=actor, job=trial.job)
+    return experiment
+
+
+def experiment_promote(*, actor, experiment: Experiment, trial: Trial, alias: str = "production"):
+    """Point `alias` of the base model at the trial's version (the registry checks roles and the name)."""
+    if trial.experiment_id != experiment.pk or trial.version is None:
+        raise _invalid("trial", "must be a finished trial of this experiment with a stored version")
+    return alias_set(actor=actor, model=experiment.base_version.model, name=alias, version=trial.version)
