@@ -214,6 +214,66 @@ TENANT_ROUTES += [
     TenantRoute("jobs:retry", _job_url("jobs:retry"), ("POST",)),
 ]
 
+
+def _globex_experiment(world: World):
+    """A finished experiment of Globex on its model, with its baseline trial."""
+    if not hasattr(world, "_globex_experiment"):
+        from apps.experiments.models import Experiment, Trial
+
+        model, version, evaluation = _globex_model(world)
+        digits = _globex_digits(world)[1]
+        experiment = Experiment.objects.create(
+            team=world.globex,
+            name="globex sweep",
+            base_version=version,
+            train_dataset_version=digits,
+            eval_dataset_version=digits,
+            max_accuracy_drop=1.0,
+            budget=4,
+            status="succeeded",
+            created_by=world.charlie,
+        )
+        experiment.recommended = Trial.objects.create(
+            experiment=experiment,
+            number=0,
+            recipe_key="0" * 64,
+            family="baseline",
+            status="succeeded",
+            version=version,
+            evaluation=evaluation,
+            accuracy=evaluation.accuracy,
+            artifact_bytes=evaluation.artifact_bytes,
+            parameter_count=1,
+            nonzero_parameters=1,
+            flops_per_sample=1,
+            latency_ms=0.1,
+        )
+        experiment.save()
+        world._globex_experiment = experiment
+    return world._globex_experiment
+
+
+def _experiment_url(name: str, *extra):
+    return lambda w: reverse(name, args=[_globex_experiment(w).pk, *extra])
+
+
+TENANT_ROUTES += [
+    TenantRoute("api:experiment-detail", _experiment_url("api:experiment-detail")),
+    TenantRoute("api:experiment-cancel", _experiment_url("api:experiment-cancel"), ("POST",)),
+    TenantRoute("api:experiment-frontier", _experiment_url("api:experiment-frontier")),
+    TenantRoute("api:experiment-recommended", _experiment_url("api:experiment-recommended")),
+    TenantRoute("api:experiment-promote", _experiment_url("api:experiment-promote"), ("POST",)),
+    TenantRoute("api:experiment-trials-csv", _experiment_url("api:experiment-trials-csv")),
+    TenantRoute("api:experiment-trial-list", _experiment_url("api:experiment-trial-list")),
+    TenantRoute("api:experiment-trial-detail", _experiment_url("api:experiment-trial-detail", 0)),
+    TenantRoute("experiments:detail", _experiment_url("experiments:detail")),
+    TenantRoute("experiments:live", _experiment_url("experiments:live")),
+    TenantRoute("experiments:csv", _experiment_url("experiments:csv")),
+    TenantRoute("experiments:cancel", _experiment_url("experiments:cancel"), ("POST",)),
+    TenantRoute("experiments:promote", _experiment_url("experiments:promote"), ("POST",)),
+]
+
+
 # URL names with parameters that do not address a team's object, and why.
 EXEMPT_ROUTES = {
     "admin:*": "the Django admin is for operators (staff), not tenants",

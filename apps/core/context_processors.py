@@ -7,7 +7,7 @@ NAVIGATION = [
     ("Datasets", "datasets:list"),
     ("Models", "registry:list"),
     ("Jobs", "jobs:list"),
-    ("Experiments", "dashboard:experiments"),
+    ("Experiments", "experiments:list"),
     ("Nodes", "nodes:list"),
     ("Deployments", "dashboard:deployments"),
     ("Team", "accounts:current_team"),

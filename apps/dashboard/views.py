@@ -11,7 +11,6 @@ from apps.jobs.selectors import jobs_for_user
 from apps.nodes.selectors import free_gpu_count, node_views, nodes_with_gpus
 
 UPCOMING_SECTIONS = {
-    "experiments": ("Experiments", "Compression sweeps that chart accuracy against size and pick the best model."),
     "deployments": ("Deployments", "Serve a chosen model version behind a predict endpoint."),
 }
 

@@ -9,7 +9,54 @@
       var source = document.getElementById(div.dataset.figure);
       if (!source) return;
       var figure = JSON.parse(source.textContent);
+      var menu = figure.layout.updatemenus && figure.layout.updatemenus[0];
+      var chosen = chartButtons[div.dataset.figure];
+      if (menu && chosen !== undefined && menu.buttons[chosen]) {
+        // a live chart redrawn by htmx keeps the axis the user chose (size / latency)
+        var args = menu.buttons[chosen].args;
+        Object.keys(args[0]).forEach(function (key) {
+          figure.data.forEach(function (trace, index) { trace[key] = args[0][key][index]; });
+        });
+        Object.keys(args[1]).forEach(function (path) { setPath(figure.layout, path, args[1][path]); });
+        menu.active = chosen;
+      }
       window.Plotly.react(div, figure.data, figure.layout, { displayModeBar: false, responsive: true });
+      if (menu) {
+        div.on("plotly_buttonclicked", function (event) {
+          chartButtons[div.dataset.figure] = menu.buttons.findIndex(function (b) { return b.label === event.button.label; });
+        });
+      }
+      if (div.dataset.clickOpens) {
+        // points carry the URL of what they show (e.g. a model version) in customdata
+        div.on("plotly_click", function (event) {
+          var url = event.points.length && event.points[0].customdata;
+          if (url) window.location.href = url;
+        });
+      }
+    });
+  }
+
+  var chartButtons = {};
+
+  function setPath(object, path, value) {
+    var keys = path.split(".");
+    var last = keys.pop();
+    keys.forEach(function (key) { object = object[key] = object[key] || {}; });
+    object[last] = value;
+  }
+
+  // The experiment form: the grid builder only matters for the grid strategy.
+  function bindStrategyToggle(root) {
+    root.querySelectorAll("form").forEach(function (form) {
+      var radios = form.querySelectorAll("input[name=strategy]");
+      var builder = form.querySelector("[data-strategy=grid]");
+      if (!radios.length || !builder) return;
+      function sync() {
+        var chosen = form.querySelector("input[name=strategy]:checked");
+        builder.hidden = !chosen || chosen.value !== "grid";
+      }
+      radios.forEach(function (radio) { radio.addEventListener("change", sync); });
+      sync();
     });
   }
 
@@ -42,6 +89,7 @@
   function init(root) {
     drawCharts(root);
     bindSourceToggles(root);
+    bindStrategyToggle(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });

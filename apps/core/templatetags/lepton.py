@@ -16,3 +16,9 @@ def bytes_filter(value):
 def percent(value):
     """0.423 -> 42 (an integer for widths of progress bars)."""
     return 0 if value is None else max(0, min(100, round(float(value) * 100)))
+
+
+@register.filter
+def points(value):
+    """0.95833 -> "95.83" (an accuracy in percent, to two decimals)."""
+    return "—" if value is None else f"{100 * float(value):.2f}"

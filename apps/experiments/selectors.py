@@ -1,0 +1,279 @@
+"""Team-scoped reads of experiments and trials, the trade-off chart, the frontier and the CSV export."""
+
+import csv
+import io
+
+from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
+
+from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
+from apps.core.charts import LAYOUT, figure_json
+from apps.core.units import format_bytes
+from apps.experiments.models import Experiment, Trial, TrialStatus
+
+FAMILY_COLORS = {
+    "baseline": "#111827",
+    "quantize": "#4f46e5",
+    "prune": "#059669",
+    "structured_prune": "#d97706",
+    "low_rank": "#db2777",
+    "distill": "#0891b2",
+    "finetune": "#6b7280",
+    "pipeline": "#7c3aed",
+}
+FAMILY_NAMES = {
+    "baseline": "base model",
+    "quantize": "quantization",
+    "prune": "unstructured pruning",
+    "structured_prune": "structured pruning",
+    "low_rank": "low-rank",
+    "distill": "distillation",
+    "finetune": "fine-tuning",
+    "pipeline": "pipelines",
+}
+
+
+def experiments_for_user(user) -> QuerySet[Experiment]:
+    return (
+        scope_to_teams(Experiment.objects.all(), user)
+        .select_related(
+            "team",
+            "created_by",
+            "base_version__model",
+            "train_dataset_version__dataset",
+            "eval_dataset_version__dataset",
+            "recommended__version",
+            "recommended__experiment",
+        )
+        .annotate(
+            trials_total=Count("trials", filter=~Q(trials__number=0)),
+            trials_finished=Count(
+                "trials",
+                filter=~Q(trials__number=0)
+                & Q(trials__status__in=[s for s in TrialStatus.values if s not in ("queued", "running")]),
+            ),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def experiment_for_user(user, pk) -> Experiment:
+    return get_scoped_or_404(experiments_for_user(user), user, pk=pk)
+
+
+def trials_of(experiment: Experiment) -> QuerySet[Trial]:
+    return experiment.trials.select_related("version__model", "job").order_by("number")
+
+
+def baseline_of(trials: list[Trial]) -> Trial | None:
+    return next((trial for trial in trials if trial.number == 0), None)
+
+
+def size_reduction(experiment: Experiment, baseline: Trial | None) -> float | None:
+    """How many times smaller the recommended artifact is than the base (None without one)."""
+    best = experiment.recommended
+    if best is None or baseline is None or not baseline.artifact_bytes or not best.artifact_bytes:
+        return None
+    return baseline.artifact_bytes / best.artifact_bytes
+
+
+def baselines_of(experiments: list[Experiment]) -> dict[int, Trial]:
+    """The baseline trial of each experiment, in one query (for lists)."""
+    trials = Trial.objects.filter(experiment__in=experiments, number=0)
+    return {trial.experiment_id: trial for trial in trials}
+
+
+def frontier(trials: list[Trial], measure: str = "size") -> list[Trial]:
+    flag = "on_size_frontier" if measure == "size" else "on_latency_frontier"
+    cost = "artifact_bytes" if measure == "size" else "latency_ms"
+    return sorted((t for t in trials if getattr(t, flag)), key=lambda t: getattr(t, cost))
+
+
+def _hover(trial: Trial) -> str:
+    parts = [
+        f"<b>{trial.label}</b>",
+        f"accuracy {100 * trial.accuracy:.2f}%",
+        f"{format_bytes(trial.artifact_bytes)} ({trial.artifact_bytes:,} bytes)",
+        f"{trial.nonzero_parameters:,} non-zero of {trial.parameter_count:,} parameters",
+        f"{trial.flops_per_sample:,} FLOPs per sample",
+        f"{trial.latency_ms:.3f} ms per sample" if trial.latency_ms is not None else "",
+    ]
+    return "<br>".join(part for part in parts if part)
+
+
+def _version_url(trial: Trial) -> str:
+    if trial.version is None:
+        return ""
+    return reverse("registry:version", args=[trial.version.model_id, trial.version.number])
+
+
+def tradeoff_chart(experiment: Experiment, trials: list[Trial]) -> dict:
+    """Accuracy against artifact size (log x), one color per method family, the frontier, the
+    base model and the target band; a menu switches x to latency. Clicking opens the version."""
+    import plotly.graph_objects as go
+
+    measured = [t for t in trials if t.status == TrialStatus.SUCCEEDED and t.accuracy is not None]
+    figure = go.Figure()
+    families = sorted({t.family for t in measured}, key=lambda f: list(FAMILY_COLORS).index(f))
+    for family in families:
+        members = [t for t in measured if t.family == family]
+        figure.add_trace(
+            go.Scatter(
+                x=[t.artifact_bytes for t in members],
+                y=[100 * t.accuracy for t in members],
+                mode="markers",
+                name=FAMILY_NAMES.get(family, family),
+                marker={
+                    "color": FAMILY_COLORS.get(family, "#6b7280"),
+                    "size": 16 if family == "baseline" else 11,
+                    "symbol": "star" if family == "baseline" else "circle",
+                    "line": {
+                        "width": [3 if t.pk == experiment.recommended_id else 0 for t in members],
+                        "color": "#f59e0b",
+                    },
+                },
+                hovertext=[_hover(t) for t in members],
+                hoverinfo="text",
+                customdata=[_version_url(t) for t in members],
+                meta={"latency": [t.latency_ms for t in members]},
+            )
+        )
+    size_line, latency_line = frontier(measured, "size"), frontier(measured, "latency")
+    figure.add_trace(
+        go.Scatter(
+            x=[t.artifact_bytes for t in size_line],
+            y=[100 * t.accuracy for t in size_line],
+            mode="lines",
+            name="Pareto frontier",
+            line={"color": "#9ca3af", "dash": "dot", "shape": "hv"},
+            hoverinfo="skip",
+            meta={
+                "latency_x": [t.latency_ms for t in latency_line],
+                "latency_y": [100 * t.accuracy for t in latency_line],
+            },
+        )
+    )
+    baseline = baseline_of(measured)
+    layout = {**LAYOUT, "height": 420}
+    figure.update_layout(
+        **layout,
+        title="Accuracy against artifact size",
+        xaxis={"type": "log", "title": "artifact size (bytes, log scale)"},
+        yaxis={"title": "test accuracy (%)"},
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="closest",
+    )
+    if baseline is not None:
+        top = 100 * baseline.accuracy
+        figure.add_hrect(
+            y0=top - experiment.max_accuracy_drop,
+            y1=top,
+            fillcolor="#10b981",
+            opacity=0.12,
+            line_width=0,
+            annotation_text=f"within {experiment.max_accuracy_drop:g} points",
+            annotation_position="bottom right",
+        )
+    chart = figure_json(figure)
+    chart["layout"]["updatemenus"] = [_axis_menu(figure_json(figure)["data"], size_line, latency_line)]
+    return chart
+
+
+def _axis_menu(data: list[dict], size_line: list[Trial], latency_line: list[Trial]) -> dict:
+    """Buttons that switch the x axis between artifact size and latency (the frontier follows)."""
+    size_x = [trace.get("x", []) for trace in data]
+    size_y = [trace.get("y", []) for trace in data]
+    latency_x = [trace.get("meta", {}).get("latency", trace.get("x", [])) for trace in data]
+    latency_y = list(size_y)
+    latency_x[-1] = [t.latency_ms for t in latency_line]
+    latency_y[-1] = [100 * t.accuracy for t in latency_line]
+    return {
+        "type": "buttons",
+        "direction": "right",
+        "x": 0,
+        "y": 1.15,
+        "xanchor": "left",
+        "buttons": [
+            {
+                "label": "Size",
+                "method": "update",
+                "args": [
+                    {"x": size_x, "y": size_y},
+                    {
+                        "xaxis.title.text": "artifact size (bytes, log scale)",
+                        "title.text": "Accuracy against artifact size",
+                    },
+                ],
+            },
+            {
+                "label": "Latency",
+                "method": "update",
+                "args": [
+                    {"x": latency_x, "y": latency_y},
+                    {
+                        "xaxis.title.text": "latency per sample (ms, log scale)",
+                        "title.text": "Accuracy against latency",
+                    },
+                ],
+            },
+        ],
+    }
+
+
+CSV_COLUMNS = [
+    "trial",
+    "label",
+    "family",
+    "status",
+    "recipe",
+    "version",
+    "accuracy",
+    "artifact_bytes",
+    "parameter_count",
+    "nonzero_parameters",
+    "flops_per_sample",
+    "latency_ms",
+    "within_target",
+    "on_size_frontier",
+    "on_latency_frontier",
+    "recommended",
+]
+
+
+def _safe_cell(value) -> str:
+    """Spreadsheets run cells that begin with = + - @ (and tab / CR) as formulas: prefix them with '."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def trials_csv(experiment: Experiment, trials: list[Trial]) -> str:
+    import json
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for t in trials:
+        writer.writerow(
+            [
+                _safe_cell(value)
+                for value in (
+                    t.number,
+                    t.label,
+                    t.family,
+                    t.status,
+                    json.dumps(t.recipe),
+                    t.version.number if t.version else "",
+                    t.accuracy,
+                    t.artifact_bytes,
+                    t.parameter_count,
+                    t.nonzero_parameters,
+                    t.flops_per_sample,
+                    t.latency_ms,
+                    t.within_target,
+                    t.on_size_frontier,
+                    t.on_latency_frontier,
+                    t.pk == experiment.recommended_id,
+                )
+            ]
+        )
+    return out.getvalue()
