@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.nodes",
     "apps.jobs",
+    "apps.deployments",
     "apps.experiments",
     "apps.dashboard",
 ]
@@ -200,6 +201,11 @@ LEPTON_NODE_HEARTBEAT_SECONDS = env_int("LEPTON_NODE_HEARTBEAT_SECONDS", 5)
 LEPTON_NODE_STALE_SECONDS = env_int("LEPTON_NODE_STALE_SECONDS", 30)
 LEPTON_FAKE_GPUS = env_int("LEPTON_FAKE_GPUS", 0)  # test-only: a node agent reports this many pretend GPUs
 
+# --- Deployments ------------------------------------------------------------------------------
+LEPTON_DEPLOYMENT_CACHE_SIZE = env_int("LEPTON_DEPLOYMENT_CACHE_SIZE", 8)  # modules kept loaded per process
+LEPTON_PREDICT_MAX_BATCH = env_int("LEPTON_PREDICT_MAX_BATCH", 256)  # samples in one predict request
+LEPTON_PREDICT_RATE = env_str("LEPTON_PREDICT_RATE", "6000/minute")  # per deployment key, API token or user
+
 LEPTON_INGEST_LIMITS = {
     "zip_max_entries": env_int("LEPTON_ZIP_MAX_ENTRIES", 200_000),
     "zip_max_total_bytes": env_int("LEPTON_ZIP_MAX_TOTAL_BYTES", 4 * 1024**3),
@@ -248,6 +254,7 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "apps.jobs.models.JobKind",
         "UsageKindEnum": "apps.accounts.models.UsageRecord.Kind",
         "WorkStatusEnum": "apps.core.models.BackgroundWork.Status",
+        "DeploymentStatusEnum": "apps.deployments.models.Deployment.Status",
     },
 }
 

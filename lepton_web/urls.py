@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.jobs.api_urls")),
     path("", include("apps.nodes.api_urls")),
     path("", include("apps.experiments.api_urls")),
+    path("", include("apps.deployments.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Last: any other /api/v1/ path answers the API's JSON 404, with DEBUG on too.
@@ -25,6 +26,7 @@ urlpatterns = [
     path("", include("apps.jobs.urls")),
     path("", include("apps.nodes.urls")),
     path("", include("apps.experiments.urls")),
+    path("", include("apps.deployments.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.accounts.urls")),
     path("admin/", admin.site.urls),

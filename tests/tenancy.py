@@ -273,7 +273,6 @@ TENANT_ROUTES += [
     TenantRoute("experiments:promote", _experiment_url("experiments:promote"), ("POST",)),
 ]
 
-
 # URL names with parameters that do not address a team's object, and why.
 EXEMPT_ROUTES = {
     "admin:*": "the Django admin is for operators (staff), not tenants",
@@ -282,3 +281,45 @@ EXEMPT_ROUTES = {
     "api:node-undrain": "nodes are shared infrastructure; only staff drain them (tests/nodes)",
     "nodes:drain": "nodes are shared infrastructure; only staff drain them (tests/nodes)",
 }
+
+
+def _globex_deployment(world: World):
+    """Globex's deployment of its model's version 1, with one key."""
+    if not hasattr(world, "_globex_deployment"):
+        from apps.deployments.models import Deployment
+        from apps.deployments.services import key_create
+
+        model, version, _ = _globex_model(world)
+        deployment = Deployment.objects.create(
+            team=world.globex, name="globex-digits", model=model, version=version, created_by=world.charlie
+        )
+        key, _ = key_create(actor=world.charlie, deployment=deployment, name="globex shop")
+        world._globex_deployment = deployment, key
+    return world._globex_deployment
+
+
+def _deployment_url(name: str, *, key: bool = False):
+    def url(world):
+        deployment, deployment_key = _globex_deployment(world)
+        return reverse(name, args=[deployment.pk, deployment_key.pk] if key else [deployment.pk])
+
+    return url
+
+
+TENANT_ROUTES += [
+    # deployments: API
+    TenantRoute("api:deployment-detail", _deployment_url("api:deployment-detail"), ("GET", "PATCH", "DELETE")),
+    TenantRoute("api:deployment-stats", _deployment_url("api:deployment-stats")),
+    TenantRoute("api:deployment-predict", _deployment_url("api:deployment-predict"), ("POST",)),
+    TenantRoute("api:deployment-key-list", _deployment_url("api:deployment-key-list"), ("GET", "POST")),
+    TenantRoute("api:deployment-key-detail", _deployment_url("api:deployment-key-detail", key=True), ("GET", "DELETE")),
+    # deployments: pages
+    TenantRoute("deployments:detail", _deployment_url("deployments:detail")),
+    TenantRoute("deployments:stats", _deployment_url("deployments:stats")),
+    TenantRoute("deployments:try", _deployment_url("deployments:try"), ("POST",)),
+    TenantRoute("deployments:status", _deployment_url("deployments:status"), ("POST",)),
+    TenantRoute("deployments:target", _deployment_url("deployments:target"), ("POST",)),
+    TenantRoute("deployments:delete", _deployment_url("deployments:delete"), ("POST",)),
+    TenantRoute("deployments:key_create", _deployment_url("deployments:key_create"), ("POST",)),
+    TenantRoute("deployments:key_revoke", _deployment_url("deployments:key_revoke", key=True), ("POST",)),
+]

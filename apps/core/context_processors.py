@@ -9,7 +9,7 @@ NAVIGATION = [
     ("Jobs", "jobs:list"),
     ("Experiments", "experiments:list"),
     ("Nodes", "nodes:list"),
-    ("Deployments", "dashboard:deployments"),
+    ("Deployments", "deployments:list"),
     ("Team", "accounts:current_team"),
 ]
 

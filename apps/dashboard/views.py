@@ -10,10 +10,6 @@ from apps.accounts.selectors import team_memberships, user_invitations
 from apps.jobs.selectors import jobs_for_user
 from apps.nodes.selectors import free_gpu_count, node_views, nodes_with_gpus
 
-UPCOMING_SECTIONS = {
-    "deployments": ("Deployments", "Serve a chosen model version behind a predict endpoint."),
-}
-
 
 @login_required
 def home(request):
@@ -35,9 +31,3 @@ def home(request):
             can_manage=membership.has_role(Role.ADMIN),
         )
     return render(request, "dashboard/home.html", context)
-
-
-@login_required
-def upcoming(request, section):
-    title, purpose = UPCOMING_SECTIONS[section]
-    return render(request, "dashboard/upcoming.html", {"title": title, "purpose": purpose})

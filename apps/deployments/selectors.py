@@ -1,0 +1,61 @@
+"""Team-scoped reads of deployments and keys, with the version each one serves now."""
+
+from datetime import timedelta
+
+from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
+from apps.deployments import stats
+from apps.deployments.models import Deployment, DeploymentKey
+from apps.registry.models import Alias
+
+STATS_WINDOW = timedelta(hours=24)
+
+
+def _with_serving_version(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:
+    """Annotate `serving_number`: the pinned version's number, or where the alias points now."""
+    aliased = Alias.objects.filter(model=OuterRef("model"), name=OuterRef("alias")).values("version__number")[:1]
+    return deployments.annotate(serving_number=Coalesce(F("version__number"), Subquery(aliased)))
+
+
+def deployments_for_user(user) -> QuerySet[Deployment]:
+    return _with_serving_version(
+        scope_to_teams(Deployment.objects.all(), user).select_related("team", "model", "version", "created_by")
+    ).order_by("name", "pk")
+
+
+def deployment_for_user(user, pk) -> Deployment:
+    return get_scoped_or_404(
+        _with_serving_version(Deployment.objects.select_related("team", "model", "version", "created_by")),
+        user,
+        pk=pk,
+    )
+
+
+def deployment_keys(deployment: Deployment) -> QuerySet[DeploymentKey]:
+    return deployment.keys.select_related("created_by").order_by("-created_at", "-pk")
+
+
+def key_for_user(user, deployment_pk, pk) -> DeploymentKey:
+    return get_scoped_or_404(
+        DeploymentKey.objects.select_related("deployment__team", "created_by"),
+        user,
+        via="deployment__team",
+        deployment_id=deployment_pk,
+        pk=pk,
+    )
+
+
+def recent_totals(deployments: list[Deployment]) -> dict[int, stats.Summary]:
+    """Requests, errors and latency percentiles of the last 24 hours per deployment (one query)."""
+    return stats.totals([d.pk for d in deployments], since=timezone.now() - STATS_WINDOW)
+
+
+def attach_recent_totals(deployments: list[Deployment]) -> list[Deployment]:
+    """Set `.recent` (a stats.Summary) on each deployment; one query for the whole list."""
+    totals = recent_totals(deployments)
+    for deployment in deployments:
+        deployment.recent = totals[deployment.pk]
+    return deployments
