@@ -113,6 +113,10 @@ def validate_recipe(recipe) -> list[dict]:
     return steps
 
 
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.4g}%"
+
+
 def describe(recipe: list[dict]) -> str:
     """A short human name: "structured 50% → int8" and so on."""
     parts = []
@@ -120,15 +124,16 @@ def describe(recipe: list[dict]) -> str:
         kind = step["step"]
         if kind == "prune":
             parts.append(
-                f"prune {step['sparsity']:.0%}" + (f" ({step['rounds']} rounds)" if step.get("rounds", 1) > 1 else "")
+                f"prune {_percent(step['sparsity'])}"
+                + (f" ({step['rounds']} rounds)" if step.get("rounds", 1) > 1 else "")
             )
         elif kind == "structured_prune":
-            parts.append(f"structured {step['ratio']:.0%}")
+            parts.append(f"structured {_percent(step['ratio'])}")
         elif kind == "low_rank":
             parts.append(
-                f"low-rank {step['rank_ratio']:.0%}"
+                f"low-rank {_percent(step['rank_ratio'])}"
                 if "rank_ratio" in step
-                else f"low-rank {step['energy']:.0%} energy"
+                else f"low-rank {_percent(step['energy'])} energy"
             )
         elif kind == "distill":
             parts.append(f"distill to {step['student'].get('family')}")
