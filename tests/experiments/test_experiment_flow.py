@@ -90,3 +90,77 @@ def test_a_viewer_cannot_start_an_experiment(world, digits, digits_model):
             budget=1,
         )
     assert not Experiment.objects.exists()
+
+
+def test_a_lost_signal_is_recovered_by_the_periodic_reconcile(world, digits, digits_model, run_tasks):
+    """A worker that dies between its job's end and the signal leaves the experiment running; reconcile closes it."""
+    from apps.experiments import services
+    from apps.experiments.services import experiments_reconcile
+    from apps.jobs.signals import job_finished
+
+    job_finished.disconnect(dispatch_uid="experiments-advance-on-job-finished")
+    try:
+        with run_tasks():
+            experiment = experiment_create(
+                actor=world.bob,
+                team=world.acme,
+                name="lost",
+                base_version=digits_model[1],
+                train_dataset_version=digits,
+                strategy="grid",
+                recipes=[INT8],
+                budget=1,
+            )
+        experiment.refresh_from_db()
+        assert experiment.status == "running"  # the jobs are done, but nobody told the experiment
+        assert experiments_reconcile() == 1
+    finally:
+        job_finished.connect(services.on_job_finished, dispatch_uid="experiments-advance-on-job-finished")
+    experiment.refresh_from_db()
+    assert experiment.status == "succeeded"
+    assert experiment.trials.filter(status="succeeded").count() == 2
+
+
+def test_a_failed_trial_is_recorded_with_its_reason_and_the_experiment_goes_on(world, digits, digits_model, run_tasks):
+    from apps.jobs.services import job_cancel
+
+    with run_tasks():
+        experiment = experiment_create(
+            actor=world.bob,
+            team=world.acme,
+            name="one fails",
+            base_version=digits_model[1],
+            train_dataset_version=digits,
+            strategy="grid",
+            recipes=[INT8, PRUNE_80],
+            budget=2,
+            finetune_epochs=1,
+        )
+        # before the queued jobs run, one trial's job is cancelled
+        pruning = experiment.trials.get(number=2)
+        job_cancel(actor=world.bob, job=pruning.job)
+    experiment.refresh_from_db()
+    assert experiment.status == "succeeded", [(t.number, t.status, t.job.status) for t in experiment.trials.all()]
+    pruning.refresh_from_db()
+    assert pruning.status == "cancelled"
+    assert experiment.trials.get(number=1).status == "succeeded"
+
+
+def test_cancelling_an_experiment_cancels_its_unfinished_trials(world, digits, digits_model):
+    from apps.experiments.services import experiment_cancel
+
+    experiment = experiment_create(
+        actor=world.bob,
+        team=world.acme,
+        name="stop",
+        base_version=digits_model[1],
+        train_dataset_version=digits,
+        strategy="grid",
+        recipes=[INT8, PRUNE_80],
+        budget=2,
+    )
+    experiment_cancel(actor=world.bob, experiment=experiment)
+    experiment.refresh_from_db()
+    assert experiment.status == "cancelled"
+    assert set(experiment.trials.values_list("status", flat=True)) == {"cancelled"}
+    assert all(trial.job.status == "cancelled" for trial in experiment.trials.select_related("job"))

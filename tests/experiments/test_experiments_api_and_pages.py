@@ -280,3 +280,24 @@ def test_the_form_builds_grid_recipes_from_sweeps_without_json(world, iris, iris
     assert bad.status_code == 400
     assert "lots" in bad.content.decode()
     assert not Experiment.objects.filter(name="bad").exists()
+
+
+def test_operators_see_experiments_and_their_trials_in_the_admin(client, world, iris, iris_model):
+    from tests.factories import UserFactory
+
+    _, version = iris_model
+    experiment = Experiment.objects.create(
+        team=world.acme,
+        name="admin view",
+        base_version=version,
+        train_dataset_version=iris,
+        eval_dataset_version=iris,
+        max_accuracy_drop=1,
+        budget=1,
+    )
+    Trial.objects.create(experiment=experiment, number=0, recipe_key="0" * 64, family="baseline", label="base v1")
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert client.get("/admin/experiments/experiment/").status_code == 200
+    page = client.get(f"/admin/experiments/experiment/{experiment.pk}/change/")
+    assert page.status_code == 200
+    assert "base v1" in page.content.decode()
