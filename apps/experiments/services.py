@@ -263,7 +263,7 @@ def experiment_advance(experiment_id: int) -> Experiment | None:
             if experiment.strategy == Strategy.AUTO:
                 trials += _continue_search(experiment, trials)
         if all(trial.status in FINISHED for trial in trials):
-            return _close(experiment, trials, ExperimentStatus.SUCCEEDED, "")
+            return _close(experiment, trials, ExperimentStatus.SUCCEEDED, experiment.status_reason)
         return experiment
 
 
@@ -296,7 +296,13 @@ def _continue_search(experiment: Experiment, trials: list[Trial]) -> list[Trial]
     started = []
     for recipe in proposals:
         number += 1
-        started.append(_start_trial(experiment, number, recipe, experiment.created_by))
+        try:
+            with transaction.atomic():
+                started.append(_start_trial(experiment, number, recipe, experiment.created_by))
+        except ApplicationError as error:  # e.g. its creator left the team: the search stops here
+            experiment.status_reason = f"the search stopped: {error.message}"
+            Experiment.objects.filter(pk=experiment.pk).update(status_reason=experiment.status_reason)
+            break
     return started
 
 

@@ -164,3 +164,27 @@ def test_cancelling_an_experiment_cancels_its_unfinished_trials(world, digits, d
     assert experiment.status == "cancelled"
     assert set(experiment.trials.values_list("status", flat=True)) == {"cancelled"}
     assert all(trial.job.status == "cancelled" for trial in experiment.trials.select_related("job"))
+
+
+def test_the_search_stops_with_a_reason_when_its_creator_can_no_longer_start_trials(
+    world, digits, digits_model, run_tasks
+):
+    from apps.accounts.models import Membership
+
+    with run_tasks():
+        experiment = experiment_create(
+            actor=world.bob,
+            team=world.acme,
+            name="orphan",
+            base_version=digits_model[1],
+            train_dataset_version=digits,
+            strategy="auto",
+            budget=10,
+            finetune_epochs=1,
+        )
+        first_round = experiment.trials.exclude(number=0).count()
+        Membership.objects.filter(user=world.bob, team=world.acme).delete()
+    experiment.refresh_from_db()
+    assert experiment.status == "succeeded"
+    assert experiment.trials.exclude(number=0).count() == first_round
+    assert experiment.status_reason.startswith("the search stopped:")
