@@ -1,6 +1,6 @@
 """Auto search against the full grid: the same recommended model with at most half the trials?
 
-    .venv/bin/python bench/compression_search.py [--samples 20000] [--hidden 512,512] [--drop 1.0]
+    .venv/bin/python bench/compression_search.py [--samples 10000] [--hidden 256,256] [--drop 1.0]
 
 One run, side by side: a base MLP is trained on a bundled synthetic dataset by a `train`
 job; then two experiments compress it with the same accuracy target: `grid` runs every
@@ -137,12 +137,12 @@ def _print_trials(experiment) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=20_000)
+    parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=40)
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--informative", type=int, default=20)
-    parser.add_argument("--hidden", default="512,512")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--hidden", default="256,256")
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--drop", type=float, default=1.0)
     parser.add_argument("--objective", default="size", choices=["size", "latency"])
     parser.add_argument("--budget", type=int, default=20)
