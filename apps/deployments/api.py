@@ -122,7 +122,7 @@ class DeploymentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retri
             "window_minutes": int(minutes),
             "totals": totals.as_dict(),
             "minutes": series,
-            "chart": stats.latency_chart(series),
+            "chart": stats.latency_chart(series, minutes=int(minutes)),
         }
         return Response(StatsSerializer(body).data)
 
@@ -214,7 +214,7 @@ class PredictView(APIView):
             if request.auth.deployment_id != int(pk):
                 raise NotFound("Deployment not found.")
             return request.auth.deployment
-        return selectors.deployment_for_user(request.user, pk)
+        return selectors.deployment_to_serve(request.user, pk)
 
     @extend_schema(
         request={"application/json": PredictRequestSerializer, "multipart/form-data": PredictRequestSerializer},

@@ -34,6 +34,11 @@ def deployment_for_user(user, pk) -> Deployment:
     )
 
 
+def deployment_to_serve(user, pk) -> Deployment:
+    """The deployment a predict request names (the lean query of the hot path: no annotations)."""
+    return get_scoped_or_404(Deployment.objects.select_related("version"), user, pk=pk)
+
+
 def deployment_keys(deployment: Deployment) -> QuerySet[DeploymentKey]:
     return deployment.keys.select_related("created_by").order_by("-created_at", "-pk")
 

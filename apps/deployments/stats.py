@@ -137,14 +137,17 @@ def window(deployment_id: int, *, minutes: int) -> tuple[list[dict], Summary]:
     return series, summarize(rows)
 
 
-def latency_chart(series: list[dict]) -> dict:
-    """Requests and errors per minute (bars, left axis) under p50 and p95 latency (lines, right axis)."""
+def latency_chart(series: list[dict], *, minutes: int) -> dict:
+    """Requests and errors per minute (bars, left axis) under p50 and p95 latency (lines, right axis),
+    over the whole window of `minutes` (quiet minutes stay empty)."""
     import plotly.graph_objects as go
 
     x = [row["minute"].isoformat() for row in series]
+    end = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     figure = go.Figure()
-    figure.add_trace(go.Bar(x=x, y=[row["requests"] for row in series], name="requests", marker_color="#c7d2fe"))
-    figure.add_trace(go.Bar(x=x, y=[row["errors"] for row in series], name="errors", marker_color="#fca5a5"))
+    bar = {"x": x, "width": 50_000, "offset": 5_000}  # a minute's bar fills its minute (milliseconds on a date axis)
+    figure.add_trace(go.Bar(**bar, y=[row["requests"] for row in series], name="requests", marker_color="#c7d2fe"))
+    figure.add_trace(go.Bar(**bar, y=[row["errors"] for row in series], name="errors", marker_color="#fca5a5"))
     for name in ("p50", "p95"):
         values = [row[f"{name}_ms"] for row in series]
         figure.add_trace(go.Scatter(x=x, y=values, name=f"{name} latency", mode="lines+markers", yaxis="y2"))
@@ -152,6 +155,7 @@ def latency_chart(series: list[dict]) -> dict:
         **LAYOUT,
         title="Requests and latency per minute",
         barmode="overlay",
+        xaxis={"type": "date", "range": [(end - timedelta(minutes=minutes)).isoformat(), end.isoformat()]},
         yaxis={"title": "requests", "rangemode": "tozero"},
         yaxis2={"title": "ms", "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False},
         legend={"orientation": "h", "y": -0.25},

@@ -107,7 +107,7 @@ def _stats_context(deployment) -> dict:
     return {
         "deployment": deployment,
         "recent": selectors.recent_totals([deployment])[deployment.pk],
-        "chart": stats.latency_chart(series) if series else None,
+        "chart": stats.latency_chart(series, minutes=CHART_MINUTES) if series else None,
     }
 
 

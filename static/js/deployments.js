@@ -74,7 +74,7 @@
         store();
       });
     });
-    context.lineWidth = Math.max(8, canvas.width / width * 1.1);
+    context.lineWidth = Math.max(8, (canvas.width / width) * 1.8);  // about two model pixels wide, like a pen stroke
     context.lineCap = "round";
     context.lineJoin = "round";
     context.strokeStyle = "#fff";

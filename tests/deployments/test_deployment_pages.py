@@ -158,3 +158,25 @@ def test_delete_from_the_page(page_as, world, iris_deployment):
     response = page_as(world.alice).post(f"/deployments/{iris_deployment.pk}/delete/")
     assert response.status_code == 302
     assert not Deployment.objects.exists()
+
+
+def test_operators_see_deployments_and_key_prefixes_in_the_admin(client, world, iris_deployment):
+    from apps.deployments.services import key_create
+    from tests.factories import UserFactory
+
+    key, secret = key_create(actor=world.bob, deployment=iris_deployment, name="shop")
+    stats.record(iris_deployment.pk, 1.0, error=False)
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    for path in (
+        "/admin/deployments/deployment/",
+        f"/admin/deployments/deployment/{iris_deployment.pk}/change/",
+        "/admin/deployments/deploymentkey/",
+        f"/admin/deployments/deploymentkey/{key.pk}/change/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        assert secret not in html
+        assert key.key_hash not in html
+    assert key.prefix in client.get("/admin/deployments/deploymentkey/").content.decode()
+    assert client.get("/admin/deployments/deploymentkey/add/").status_code == 403
