@@ -7,6 +7,7 @@ downloads the recommended version's weights and rebuilds the module here, from t
 
 import io
 import socket
+import threading
 import urllib.request
 import zipfile
 
@@ -100,8 +101,16 @@ def test_upload_train_compress_deploy_predict(running_lepton, tmp_path):
 
     model = client.models.create("digits-cnn", arch={"family": "cnn_small"}, dataset=ds)
     job = model.train(ds, epochs=15, learning_rate=0.003)
+    follower = la.Client(url, token=token).jobs.get(job.id)  # tails the log while the job runs
+    followed = []
+    tail = threading.Thread(target=lambda: followed.extend(follower.logs(follow=True, interval=0.3)))
+    tail.start()
     job.wait(progress=ProgressBar("train", stream=terminal), timeout=300)
+    tail.join(timeout=60)
+    assert not tail.is_alive()
     assert "100.0%" in terminal.getvalue()
+    epochs = [int(line["message"].split()[1].rstrip(":")) for line in followed if line["message"].startswith("epoch ")]
+    assert epochs == list(range(1, 16)), followed  # every epoch's line: follow ended with the job, not before
 
     experiment = model.compress(ds, max_accuracy_drop=5.0, strategy="grid", recipes=[INT8], budget=1, finetune_epochs=0)
     best = experiment.wait(progress=ProgressBar("compress", stream=terminal), timeout=300).recommended
