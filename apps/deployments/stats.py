@@ -66,6 +66,12 @@ def record(deployment_id: int, latency_ms: float, *, error: bool) -> None:
         RequestBucket.objects.filter(**key).update(**changes)
 
 
+def prune(before: datetime) -> int:
+    """Delete the request rows of minutes before `before`; returns how many rows went."""
+    deleted, _ = RequestBucket.objects.filter(minute__lt=before).delete()
+    return deleted
+
+
 @dataclass
 class Summary:
     """Requests of a window: counts, mean and percentiles in milliseconds."""

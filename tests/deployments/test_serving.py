@@ -173,3 +173,32 @@ def test_percentiles_by_nearest_rank():
     assert stats.percentile(counts, 0.95) == pytest.approx(10.0, rel=0.05)
     assert stats.percentile(counts, 0.999) == pytest.approx(100.0, rel=0.05)
     assert stats.percentile({}, 0.5) is None
+
+
+@pytest.mark.django_db
+def test_request_statistics_past_their_retention_are_pruned(world, iris_deployment, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.deployments.models import RequestBucket
+    from apps.deployments.tasks import prune_request_stats
+
+    settings.LEPTON_DEPLOYMENT_STATS_DAYS = 7
+    now = timezone.now().replace(second=0, microsecond=0)
+    for days in (8, 6):
+        RequestBucket.objects.create(
+            deployment=iris_deployment, minute=now - timedelta(days=days), bucket=3, requests=1
+        )
+    stats.record(iris_deployment.pk, 1.0, error=False)
+
+    assert prune_request_stats() == 1
+    assert sorted((now - row.minute).days for row in RequestBucket.objects.all()) == [0, 6]
+
+
+@pytest.mark.django_db
+def test_the_prune_runs_daily_on_the_workers():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="deployments: prune request statistics")
+    assert (schedule.func, schedule.schedule_type) == ("apps.deployments.tasks.prune_request_stats", "D")
