@@ -204,3 +204,13 @@ def test_the_installed_command_and_python_dash_m_work(live_server, world, config
         result = subprocess.run([*command, "nodes", "ls"], env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert "cpu-1" in result.stdout
+
+
+def test_login_with_an_existing_token_checks_it_before_storing_it(live_server, world, config):
+    token = token_of(world.vera)
+    code, out, _ = run("--url", live_server.url, "--token", token, "--team", "acme", "login")
+    assert code == 0
+    assert "as vera" in out
+    assert json.loads(config.read_text()) == {"url": live_server.url, "token": token, "team": "acme"}
+    code, _, err = run("--url", live_server.url, "--token", "lep_wrong", "login")
+    assert (code, err) == (1, "error: Invalid token.\n")

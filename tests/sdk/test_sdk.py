@@ -219,3 +219,12 @@ def test_compress_wait_for_the_recommendation_and_serve_it_as_stored(sdk_as, wor
         got = {s["index"]: s["probability"] for s in prediction["top_k"]}
         assert got == pytest.approx({i: float(p) for i, p in enumerate(probs)}, abs=1e-6)
     assert experiment.promote(version=best.number)["version"] == 2
+
+
+def test_a_member_of_several_teams_names_the_team(sdk_as, world):
+    from apps.accounts.models import Membership
+
+    Membership.objects.create(user=world.bob, team=world.globex, role="member")
+    with pytest.raises(la.BadRequest, match="you are in 2 teams \\(acme, globex\\): pass team= to the Client"):
+        sdk_as(world.bob).team  # noqa: B018
+    assert sdk_as(world.bob, team="globex").datasets.create("g", task="tabular_classification").team == "globex"
