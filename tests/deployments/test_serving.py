@@ -145,7 +145,7 @@ def test_a_slow_load_does_not_hold_up_hits_on_other_versions():
 
     def slow_load():
         started.set()
-        time.sleep(0.5)
+        time.sleep(1.0)
         return torch.nn.Linear(1, 1)
 
     thread = threading.Thread(target=lambda: cache.get("slow", slow_load))
@@ -153,7 +153,7 @@ def test_a_slow_load_does_not_hold_up_hits_on_other_versions():
     started.wait()
     begin = time.perf_counter()
     cache.get("fast", lambda: pytest.fail("should be a hit"))
-    assert time.perf_counter() - begin < 0.1
+    assert time.perf_counter() - begin < 0.5  # the other version's load (1 s) holds no lock a hit needs
     thread.join()
 
 
