@@ -29,7 +29,15 @@ def token_of(user) -> str:
 @pytest.fixture
 def sdk_as(live_server):
     """sdk_as(user) -> a Client of the live server with a fresh API token of `user`."""
-    return lambda user, **kwargs: Client(live_server.url, token_of(user), **kwargs)
+    clients = []
+
+    def make(user, **kwargs):
+        clients.append(Client(live_server.url, token_of(user), **kwargs))
+        return clients[-1]
+
+    yield make
+    for client in clients:  # kept-alive connections would hold live-server threads open past the test
+        client.http.session.close()
 
 
 @pytest.fixture
