@@ -258,7 +258,7 @@ def _experiment_url(name: str, *extra):
 
 
 TENANT_ROUTES += [
-    TenantRoute("api:experiment-detail", _experiment_url("api:experiment-detail")),
+    TenantRoute("api:experiment-detail", _experiment_url("api:experiment-detail"), ("GET", "DELETE")),
     TenantRoute("api:experiment-cancel", _experiment_url("api:experiment-cancel"), ("POST",)),
     TenantRoute("api:experiment-frontier", _experiment_url("api:experiment-frontier")),
     TenantRoute("api:experiment-recommended", _experiment_url("api:experiment-recommended")),

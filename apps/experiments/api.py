@@ -26,7 +26,13 @@ from apps.registry.selectors import version_for_user
 from apps.registry.serializers import AliasSerializer
 
 
-class ExperimentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ExperimentViewSet(
+    ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Compression experiments of your teams. Filter with ?team=, ?status=, ?strategy=, ?objective=, ?model=."""
 
     model = Experiment
@@ -71,6 +77,9 @@ class ExperimentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retri
             seed=data["seed"],
         )
         return Response(ExperimentSerializer(self._fresh(experiment.pk)).data, status=201)
+
+    def perform_destroy(self, instance):
+        services.experiment_delete(actor=self.request.user, experiment=instance)
 
     @extend_schema(request=None, responses=ExperimentSerializer)
     @action(detail=True, methods=["post"])

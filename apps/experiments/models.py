@@ -36,7 +36,8 @@ class Experiment(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
-    base_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="experiments")
+    # An experiment is about its base model: deleting the model deletes its experiments.
+    base_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="experiments")
     train_dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
     eval_dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
     max_accuracy_drop = models.FloatField(help_text="Allowed accuracy drop, in points (1.0 = one percentage point).")

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Role, Team
 from apps.accounts.services import require_role
-from apps.core.errors import ApplicationError, Conflict
+from apps.core.errors import ApplicationError, Conflict, PermissionDenied
 from apps.datasets.models import DatasetVersion
 from apps.experiments import search
 from apps.experiments.compression.recipes import describe, family
@@ -383,6 +383,16 @@ def experiment_cancel(*, actor, experiment: Experiment) -> Experiment:
         if trial.job is not None and trial.job.status not in TERMINAL:
             job_cancel(actor=actor, job=trial.job)
     return experiment
+
+
+def experiment_delete(*, actor, experiment: Experiment) -> None:
+    """Delete a finished experiment and its trials (the versions its trials made stay in the registry)."""
+    membership = require_role(actor, experiment.team, Role.MEMBER)
+    if not membership.has_role(Role.ADMIN) and experiment.created_by_id != actor.pk:
+        raise PermissionDenied("Only an admin or the member who started this experiment can delete it.")
+    if experiment.status == ExperimentStatus.RUNNING:
+        raise Conflict("status: the experiment is running; cancel it first.", fields={"status": ["running"]})
+    experiment.delete()
 
 
 def experiment_promote(*, actor, experiment: Experiment, trial: Trial, alias: str = "production"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
 from apps.accounts.models import Role, Team, UsageRecord
@@ -94,7 +94,12 @@ def model_delete(*, actor, model: Model) -> None:
                 )
         Alias.objects.filter(model=model).delete()
         ModelVersion.objects.filter(model=model).update(parent=None)
-        model.delete()
+        try:
+            with transaction.atomic():
+                model.delete()
+        except ProtectedError as error:
+            users = sorted({str(obj) for obj in error.protected_objects})[:3]
+            raise Conflict(f"Model {model.name} is used by {', '.join(users)}; delete those first.") from None
         names = [n for v in versions for n in (v.artifact, v.upload)] + [e.artifact for e in exports]
         transaction.on_commit(lambda: delete_stored(*names))
 

@@ -301,3 +301,46 @@ def test_operators_see_experiments_and_their_trials_in_the_admin(client, world, 
     page = client.get(f"/admin/experiments/experiment/{experiment.pk}/change/")
     assert page.status_code == 200
     assert "base v1" in page.content.decode()
+
+
+def test_a_finished_experiment_is_deleted_by_its_creator_or_an_admin_but_not_while_running(
+    world, iris, iris_model, api_as
+):
+    _, version = iris_model
+
+    def experiment(name, status):
+        return Experiment.objects.create(
+            team=world.acme,
+            name=name,
+            base_version=version,
+            train_dataset_version=iris,
+            eval_dataset_version=iris,
+            max_accuracy_drop=1,
+            budget=1,
+            status=status,
+            created_by=world.bob,
+        )
+
+    running, done, other = experiment("running", "running"), experiment("done", "succeeded"), experiment("x", "failed")
+    assert api_as(world.bob).delete(reverse("api:experiment-detail", args=[running.pk])).status_code == 409
+    assert api_as(world.vera).delete(reverse("api:experiment-detail", args=[done.pk])).status_code == 403
+    assert api_as(world.bob).delete(reverse("api:experiment-detail", args=[done.pk])).status_code == 204
+    assert api_as(world.adam).delete(reverse("api:experiment-detail", args=[other.pk])).status_code == 204
+    assert list(Experiment.objects.values_list("name", flat=True)) == ["running"]
+
+
+def test_deleting_a_model_deletes_its_experiments(world, iris, iris_model, api_as):
+    model, version = iris_model
+    Experiment.objects.create(
+        team=world.acme,
+        name="gone with the model",
+        base_version=version,
+        train_dataset_version=iris,
+        eval_dataset_version=iris,
+        max_accuracy_drop=1,
+        budget=1,
+        status="succeeded",
+        created_by=world.bob,
+    )
+    assert api_as(world.alice).delete(reverse("api:model-detail", args=[model.pk])).status_code == 204
+    assert not Experiment.objects.exists()
