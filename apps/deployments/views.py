@@ -67,7 +67,7 @@ def deployment_list(request, status=200, form=None):
     page = selectors.attach_recent_totals(list(DeploymentFilter(request.GET, queryset=deployments).qs[:200]))
     can_create = membership is not None and membership.has_role(Role.MEMBER)
     if form is None and can_create:
-        form = DeploymentCreateForm()
+        form = DeploymentCreateForm(initial={"target": request.GET.get("target", "")})  # "Deploy" on a version
         form.set_targets(*_targets(membership.team))
     context = {"deployments": page, "can_create": can_create, "form": form}
     return render(request, "deployments/list.html", context, status=status)

@@ -209,6 +209,7 @@ def _version_context(request, version):
         "evaluate_form": evaluate_form,
         "can_write": membership_of(request.user, version.model.team).has_role(Role.MEMBER),
         "processing": any(w.status == PROCESSING for w in [*evaluation_list, *export_list]),
+        "quantized": any(transform.get("kind") == "quantize" for transform in version.transforms),
     }
 
 

@@ -344,3 +344,15 @@ def test_deleting_a_model_deletes_its_experiments(world, iris, iris_model, api_a
     )
     assert api_as(world.alice).delete(reverse("api:model-detail", args=[model.pk])).status_code == 204
     assert not Experiment.objects.exists()
+
+
+def test_a_version_page_links_to_compress_and_deploy_it_with_the_forms_preselected(world, iris, iris_model, page_as):
+    model, version = iris_model
+    page = page_as(world.bob)
+    html = page.get(reverse("registry:version", args=[model.pk, version.number])).content.decode()
+    assert f"/experiments/new/?model={model.pk}&amp;version={version.number}" in html
+    assert f"/deployments/?target=v:{model.pk}:{version.number}" in html
+    form = page.get(reverse("experiments:create"), {"model": model.pk, "version": version.number}).content.decode()
+    assert f'<option value="{model.pk}:{version.number}" selected>' in form
+    deploy = page.get(reverse("deployments:list"), {"target": f"v:{model.pk}:{version.number}"}).content.decode()
+    assert f'value="v:{model.pk}:{version.number}" selected' in deploy
