@@ -29,9 +29,9 @@ def save_config(values: dict, path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its old mode through os.open: narrow it before writing
     with os.fdopen(descriptor, "w") as out:
         json.dump(values, out, indent=2)
-    os.chmod(path, 0o600)  # an existing file keeps its old mode through os.open
     return path
 
 

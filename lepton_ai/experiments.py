@@ -52,7 +52,11 @@ class Experiment(Resource):
 
     def promote(self, *, version: int | None = None, trial: int | None = None, alias: str = "production") -> dict:
         """Point an alias of the model at a trial's version (default: the recommended one)."""
-        body = {"alias": alias, **({"version": version} if version else {}), **({"trial": trial} if trial else {})}
+        body = {
+            "alias": alias,
+            **({"version": version} if version is not None else {}),
+            **({"trial": trial} if trial is not None else {}),
+        }
         return self._client.http.post(f"{self.url}promote/", json=body)
 
     def cancel(self) -> "Experiment":

@@ -48,8 +48,13 @@ def _first_problem(value, shape: Sequence[int], path: str) -> str | None:
     if not shape:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{path}: expected a number, got {_describe(value)}"
-        if not math.isfinite(value):
-            return f"{path}: expected a finite number, got {value}"
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "…"
+            return f"{path}: expected a finite number, got {shown}"
         return None
     if not isinstance(value, list):
         return f"{path}: expected a list of {shape[0]} values, got {_describe(value)}"
@@ -87,7 +92,7 @@ def inputs_array(raw, input_shape: Sequence[int], *, max_batch: int) -> np.ndarr
         raise InputError("inputs", f"a batch holds at most {max_batch} samples; got {len(raw)}")
     try:
         array = np.array(raw)
-    except (ValueError, TypeError):  # ragged lists
+    except (ValueError, TypeError, OverflowError):  # ragged lists, integers too large
         raise InputError("inputs", _batch_problem(raw, sample_shape)) from None
     if array.dtype.kind not in "iuf":  # strings, booleans, nulls, objects
         raise InputError("inputs", _batch_problem(raw, sample_shape))

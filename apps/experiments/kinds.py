@@ -10,7 +10,7 @@ recipe's, so the registry rebuilds it exactly. It is evaluated on the evaluation
 version's test split; every figure an experiment shows comes from that evaluation.
 """
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, NotFound
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import version_splits
 from apps.experiments.compression.pipeline import FinetuneSettings, compress
@@ -51,7 +51,9 @@ def checked_recipe(recipe, field: str = "spec.recipe") -> list[dict]:
 
 
 def compressible_base(model: Model, number) -> ModelVersion:
-    base = model.versions.filter(number=number, status=ModelVersion.Status.READY).first() if number else None
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise _invalid("base_version", f"must be a version number; got {number!r}")
+    base = model.versions.filter(number=number, status=ModelVersion.Status.READY).first()
     if base is None:
         raise _invalid("base_version", f"{model.name} has no ready version {number}")
     if any(transform.get("kind") == "quantize" for transform in base.transforms):
@@ -67,6 +69,21 @@ def _setting(spec: dict, name: str):
     if not low <= value <= high:
         raise _invalid(name, f"must be from {low} to {high}")
     return kind(value)
+
+
+def _own_experiment(value, team) -> int | None:
+    """The experiment a trial's job reports to: only one of the submitting team."""
+    from apps.experiments.models import Experiment
+
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not Experiment.objects.filter(pk=value, team=team).exists()
+    ):
+        raise NotFound("spec.experiment: no such experiment in this team.", fields={"spec.experiment": ["Not found."]})
+    return value
 
 
 def validate(spec: dict, *, team, actor) -> dict:
@@ -94,7 +111,7 @@ def validate(spec: dict, *, team, actor) -> dict:
         "eval_dataset_version": eval_version.number,
         "recipe": recipe,
         "label": str(spec.get("label") or describe(recipe))[:100],
-        "experiment": spec.get("experiment") if isinstance(spec.get("experiment"), int) else None,
+        "experiment": _own_experiment(spec.get("experiment"), team),
         **numbers,
     }
 

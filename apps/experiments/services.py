@@ -197,7 +197,7 @@ def _start_trial(experiment: Experiment, number: int, recipe: list[dict], actor)
             "finetune_epochs": experiment.finetune_epochs,
             "learning_rate": experiment.learning_rate,
             "seed": experiment.seed,
-            "label": describe(recipe),
+            "label": describe(recipe)[:100],
             "experiment": experiment.pk,
         },
     )
@@ -206,7 +206,7 @@ def _start_trial(experiment: Experiment, number: int, recipe: list[dict], actor)
         number=number,
         recipe=recipe,
         recipe_key=search.recipe_key(recipe),
-        label=describe(recipe),
+        label=describe(recipe)[:200],
         family=family(recipe),
         job=job,
     )
@@ -326,10 +326,17 @@ def _close(experiment: Experiment, trials: list[Trial], status: str, reason: str
     baseline = by_number.get(0)
     if status == ExperimentStatus.SUCCEEDED and baseline is not None and baseline.accuracy is not None:
         cost = "artifact_bytes" if experiment.objective == Objective.SIZE else "latency_ms"
-        candidates = [point for point in _points(trials, cost) if point.key != 0]
+        base_cost = getattr(baseline, cost)
+        candidates = [
+            point for point in _points(trials, cost) if point.key != 0 and (base_cost is None or point.cost < base_cost)
+        ]
         best = recommended(candidates, minimum_accuracy=_minimum_accuracy(experiment, baseline))
         if best is None:
-            reason = f"no trial stayed within {experiment.max_accuracy_drop:g} points of the base version"
+            measure = "smaller" if cost == "artifact_bytes" else "faster"
+            reason = (
+                f"no trial stayed within {experiment.max_accuracy_drop:g} points of the base version "
+                f"and was {measure} than it"
+            )
     experiment.recommended = by_number[best.key] if best else None
     experiment.status, experiment.status_reason, experiment.finished_at = status, reason, timezone.now()
     experiment.save(update_fields=["recommended", "status", "status_reason", "finished_at"])

@@ -431,3 +431,9 @@ def test_recorded_latency_reflects_what_the_request_took(world, iris_deployment,
     _, totals = stats.window(iris_deployment.pk, minutes=1)
     assert totals.requests == 1
     assert 57 <= totals.p50_ms < 1000  # 60 ms slept, read back from a bucket within 5 %
+
+
+def test_an_integer_too_large_for_a_float_is_a_400_naming_it(api_as, world, iris_deployment):
+    response = api_as(world.bob).post(predict_url(iris_deployment), {"inputs": [[10**400, 1, 1, 1]]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("inputs: inputs[0][0]: expected a finite number")

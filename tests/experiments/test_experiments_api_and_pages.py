@@ -356,3 +356,91 @@ def test_a_version_page_links_to_compress_and_deploy_it_with_the_forms_preselect
     assert f'<option value="{model.pk}:{version.number}" selected>' in form
     deploy = page.get(reverse("deployments:list"), {"target": f"v:{model.pk}:{version.number}"}).content.decode()
     assert f'value="v:{model.pk}:{version.number}" selected' in deploy
+
+
+@pytest.mark.parametrize(
+    ("recipes", "field"),
+    [
+        ([[{"step": []}]], "recipes.0.0.step"),
+        ([[{"step": "distill", "student": {"family": "no-such-net"}}]], "recipes.0.0.student.family"),
+        (
+            [[{"step": "distill", "student": {"family": "mlp", "hidden_sizes": "big"}}]],
+            "recipes.0.0.student.hidden_sizes",
+        ),
+    ],
+)
+def test_malformed_recipe_steps_are_400s_naming_the_step(world, iris, iris_model, api_as, recipes, field):
+    model, version = iris_model
+    response = _create(api_as(world.bob), model, version, iris, recipes=recipes)
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["fields"], response.json()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"base_version": "x"}, "spec.base_version"),
+        ({"dataset_version": "x"}, "spec.dataset_version"),
+        ({"dataset": "x"}, "spec.dataset"),
+    ],
+)
+def test_a_compress_job_with_non_integer_references_is_a_400(world, iris, iris_model, api_as, change, field):
+    model, version = iris_model
+    spec = {"model": model.pk, "base_version": version.number, "dataset": iris.dataset_id, "recipe": INT8, **change}
+    response = api_as(world.bob).post(
+        reverse("api:job-list"), {"team": "acme", "kind": "compress", "spec": spec}, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["fields"]
+
+
+def test_a_compress_job_cannot_report_to_another_teams_experiment(world, iris, iris_model, api_as):
+    model, version = iris_model
+    globex_iris = dataset_with_version(world.globex, bundled="iris", name="g-iris")[1]
+    _, globex_version, _ = model_with_version(world.globex, globex_iris, name="g-model", creator=world.charlie)
+    theirs = Experiment.objects.create(
+        team=world.globex,
+        name="theirs",
+        base_version=globex_version,
+        train_dataset_version=globex_iris,
+        eval_dataset_version=globex_iris,
+        max_accuracy_drop=1,
+        budget=1,
+    )
+    spec = {
+        "model": model.pk,
+        "base_version": version.number,
+        "dataset": iris.dataset_id,
+        "recipe": INT8,
+        "experiment": theirs.pk,
+    }
+    response = api_as(world.bob).post(
+        reverse("api:job-list"), {"team": "acme", "kind": "compress", "spec": spec}, format="json"
+    )
+    assert response.status_code == 404
+    assert "spec.experiment" in response.json()["error"]["fields"]
+
+
+def test_nothing_is_recommended_on_latency_when_no_trial_is_faster_than_the_base(world, iris, iris_model):
+    from apps.experiments.services import _close
+
+    _, version = iris_model
+    experiment = Experiment.objects.create(
+        team=world.acme,
+        name="slow",
+        base_version=version,
+        train_dataset_version=iris,
+        eval_dataset_version=iris,
+        max_accuracy_drop=1,
+        budget=1,
+        objective="latency",
+    )
+    common = {"experiment": experiment, "status": "succeeded", "accuracy": 0.9, "artifact_bytes": 100}
+    trials = [
+        Trial.objects.create(number=0, recipe_key="0" * 64, family="baseline", latency_ms=0.01, **common),
+        Trial.objects.create(number=1, recipe_key="1" * 64, family="quantize", latency_ms=0.05, **common),
+    ]
+    _close(experiment, trials, "succeeded", "")
+    experiment.refresh_from_db()
+    assert experiment.recommended is None
+    assert "faster than it" in experiment.status_reason

@@ -10,6 +10,7 @@ distillation are followed by fine-tuning (`finetune_epochs`, default from the ex
 from dataclasses import dataclass
 
 from apps.experiments.compression.quantize import SCHEMES
+from apps.registry.architectures import SpecError, validate_spec
 
 
 class RecipeError(ValueError):
@@ -63,7 +64,10 @@ def _value(step: dict, name: str, rule, where: str):
     if rule is dict:
         if not isinstance(value, dict) or "family" not in value:
             raise RecipeError('must be an architecture spec such as {"family": "mlp", "hidden_sizes": [32]}', where)
-        return value
+        try:
+            return validate_spec(value)  # the student is built from it: a family of the catalog, sane sizes
+        except SpecError as error:
+            raise RecipeError(str(error).split(": ", 1)[-1], f"{where}.{error.field}") from None
     if isinstance(rule, tuple):
         if value not in rule:
             raise RecipeError(f"must be one of {', '.join(rule)}", where)
@@ -77,7 +81,7 @@ def _value(step: dict, name: str, rule, where: str):
 
 def _check_step(index: int, step) -> dict:
     where = f"recipe.{index}"
-    if not isinstance(step, dict) or step.get("step") not in STEPS:
+    if not isinstance(step, dict) or not isinstance(step.get("step"), str) or step["step"] not in STEPS:
         raise RecipeError(f"each step needs a 'step' among {', '.join(STEPS)}", f"{where}.step")
     kind, rules = step["step"], STEPS[step["step"]]
     unknown = sorted(set(step) - set(rules) - {"step"})

@@ -81,6 +81,10 @@ def _model(spec: dict, team) -> Model:
 
 
 def _dataset_version(spec: dict, model: Model) -> DatasetVersion:
+    for name in ("dataset", "dataset_version"):
+        value = spec.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _invalid(name, f"must be an integer id; got {value!r}")
     dataset = model.team.datasets.filter(pk=spec.get("dataset") or model.dataset_id or 0).first()
     if dataset is None:
         raise NotFound("spec.dataset: no such dataset in this team.", fields={"spec.dataset": ["Not found."]})
