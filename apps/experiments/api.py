@@ -1,6 +1,5 @@
 """REST API of experiments: create, list, get, cancel, trials, frontier, recommended, promote, CSV."""
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
@@ -133,13 +132,7 @@ class ExperimentViewSet(
     @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
     @action(detail=True, methods=["get"], url_path="trials.csv")
     def trials_csv(self, request, pk=None):
-        experiment = self.get_object()
-        response = HttpResponse(
-            selectors.trials_csv(experiment, list(selectors.trials_of(experiment))),
-            content_type="text/csv; charset=utf-8",
-        )
-        response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.pk}-trials.csv"'
-        return response
+        return selectors.trials_csv_download(self.get_object())
 
 
 class TrialViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -4,6 +4,7 @@ import csv
 import io
 
 from django.db.models import Count, Q, QuerySet
+from django.http import HttpResponse
 from django.urls import reverse
 
 from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
@@ -277,3 +278,10 @@ def trials_csv(experiment: Experiment, trials: list[Trial]) -> str:
             ]
         )
     return out.getvalue()
+
+
+def trials_csv_download(experiment: Experiment) -> HttpResponse:
+    """The trials table as a CSV attachment (the page and the API serve the same file)."""
+    response = HttpResponse(trials_csv(experiment, list(trials_of(experiment))), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.pk}-trials.csv"'
+    return response

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -162,12 +162,7 @@ def experiment_live(request, pk):
 
 @login_required
 def experiment_csv(request, pk):
-    experiment = _experiment_or_404(request, pk)
-    response = HttpResponse(
-        selectors.trials_csv(experiment, list(selectors.trials_of(experiment))), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.pk}-trials.csv"'
-    return response
+    return selectors.trials_csv_download(_experiment_or_404(request, pk))
 
 
 @login_required
