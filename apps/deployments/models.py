@@ -22,9 +22,11 @@ class Deployment(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="deployments")
     name = models.CharField(max_length=100)
-    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="deployments")
+    # A model that serves traffic is not deleted from under it: delete its deployments first. RESTRICT
+    # (not PROTECT) so that deleting the whole team, which takes its deployments too, still works.
+    model = models.ForeignKey(Model, on_delete=models.RESTRICT, related_name="deployments")
     version = models.ForeignKey(
-        ModelVersion, on_delete=models.CASCADE, null=True, blank=True, related_name="deployments"
+        ModelVersion, on_delete=models.RESTRICT, null=True, blank=True, related_name="deployments"
     )
     alias = models.CharField(max_length=50, blank=True, help_text="Follow this alias of the model instead.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)

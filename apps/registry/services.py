@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError
+from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
 
 from apps.accounts.models import Role, Team, UsageRecord
@@ -97,9 +97,10 @@ def model_delete(*, actor, model: Model) -> None:
         try:
             with transaction.atomic():
                 model.delete()
-        except ProtectedError as error:
-            users = sorted({str(obj) for obj in error.protected_objects})[:3]
-            raise Conflict(f"Model {model.name} is used by {', '.join(users)}; delete those first.") from None
+        except (ProtectedError, RestrictedError) as error:
+            objects = getattr(error, "protected_objects", None) or error.restricted_objects
+            users = sorted({f"{obj._meta.verbose_name} {obj}" for obj in objects})
+            raise Conflict(f"Model {model.name} is used by {', '.join(users[:3])}; delete those first.") from None
         names = [n for v in versions for n in (v.artifact, v.upload)] + [e.artifact for e in exports]
         transaction.on_commit(lambda: delete_stored(*names))
 

@@ -437,3 +437,14 @@ def test_an_integer_too_large_for_a_float_is_a_400_naming_it(api_as, world, iris
     response = api_as(world.bob).post(predict_url(iris_deployment), {"inputs": [[10**400, 1, 1, 1]]}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("inputs: inputs[0][0]: expected a finite number")
+
+
+def test_a_served_model_is_not_deleted_from_under_its_deployment(api_as, world, iris_deployment, iris_model):
+    model, _ = iris_model
+    response = api_as(world.alice).delete(f"/api/v1/models/{model.pk}/")
+    assert response.status_code == 409
+    assert "deployment iris" in response.json()["error"]["message"]
+    assert Deployment.objects.filter(pk=iris_deployment.pk).exists()
+    model.refresh_from_db()  # still there, storage untouched
+    api_as(world.alice).delete(f"/api/v1/deployments/{iris_deployment.pk}/")
+    assert api_as(world.alice).delete(f"/api/v1/models/{model.pk}/").status_code == 204
