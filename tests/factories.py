@@ -142,3 +142,13 @@ def online_node(name: str = "cpu-1", *, slots: int = 8, gpus: int = 0, pool: str
     for index in range(gpus):
         Gpu.objects.get_or_create(node=node, index=index, defaults={"model_name": "test GPU"})
     return node
+
+
+def experiment_row(team, base_version, dataset_version, **fields):
+    """An Experiment row as it stands after a run (no jobs): lists, pages, tenancy and CSV tests build on it."""
+    from apps.experiments.models import Experiment
+
+    defaults = {"max_accuracy_drop": 1, "budget": 1, "eval_dataset_version": dataset_version}
+    return Experiment.objects.create(
+        team=team, base_version=base_version, train_dataset_version=dataset_version, **{**defaults, **fields}
+    )

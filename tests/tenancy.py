@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from apps.accounts.models import ApiToken
 from apps.accounts.tokens import token_create
-from tests.factories import dataset_with_version, model_with_version
+from tests.factories import dataset_with_version, experiment_row, model_with_version
 from tests.personas import World
 
 
@@ -218,16 +218,15 @@ TENANT_ROUTES += [
 def _globex_experiment(world: World):
     """A finished experiment of Globex on its model, with its baseline trial."""
     if not hasattr(world, "_globex_experiment"):
-        from apps.experiments.models import Experiment, Trial
+        from apps.experiments.models import Trial
 
         model, version, evaluation = _globex_model(world)
         digits = _globex_digits(world)[1]
-        experiment = Experiment.objects.create(
-            team=world.globex,
+        experiment = experiment_row(
+            world.globex,
+            version,
+            digits,
             name="globex sweep",
-            base_version=version,
-            train_dataset_version=digits,
-            eval_dataset_version=digits,
             max_accuracy_drop=1.0,
             budget=4,
             status="succeeded",

@@ -44,7 +44,6 @@ def experiments_for_user(user) -> QuerySet[Experiment]:
             "train_dataset_version__dataset",
             "eval_dataset_version__dataset",
             "recommended__version",
-            "recommended__experiment",
         )
         .annotate(
             trials_total=Count("trials", filter=~Q(trials__number=0)),

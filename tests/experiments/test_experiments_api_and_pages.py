@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from apps.experiments.models import Experiment, Trial
 from apps.experiments.selectors import trials_csv
-from tests.factories import dataset_with_version, model_with_version
+from tests.factories import dataset_with_version, experiment_row, model_with_version
 from tests.queries import assert_queries_constant
 
 INT8 = [{"step": "quantize", "scheme": "int8_weight_only"}]
@@ -141,12 +141,11 @@ def test_the_list_runs_a_constant_number_of_queries(world, iris, iris_model, api
     def add(count=[0]):  # noqa: B006 (a counter across calls)
         for _ in range(3):
             count[0] += 1
-            experiment = Experiment.objects.create(
-                team=world.acme,
+            experiment = experiment_row(
+                world.acme,
+                version,
+                iris,
                 name=f"e{count[0]}",
-                base_version=version,
-                train_dataset_version=iris,
-                eval_dataset_version=iris,
                 max_accuracy_drop=1,
                 budget=2,
                 status="succeeded",
@@ -187,12 +186,11 @@ def test_the_list_runs_a_constant_number_of_queries(world, iris, iris_model, api
 
 def test_csv_cells_that_spreadsheets_would_run_are_neutralised(world, iris, iris_model):
     _, version = iris_model
-    experiment = Experiment.objects.create(
-        team=world.acme,
+    experiment = experiment_row(
+        world.acme,
+        version,
+        iris,
         name="csv",
-        base_version=version,
-        train_dataset_version=iris,
-        eval_dataset_version=iris,
         max_accuracy_drop=1,
         budget=1,
     )
@@ -286,12 +284,11 @@ def test_operators_see_experiments_and_their_trials_in_the_admin(client, world, 
     from tests.factories import UserFactory
 
     _, version = iris_model
-    experiment = Experiment.objects.create(
-        team=world.acme,
+    experiment = experiment_row(
+        world.acme,
+        version,
+        iris,
         name="admin view",
-        base_version=version,
-        train_dataset_version=iris,
-        eval_dataset_version=iris,
         max_accuracy_drop=1,
         budget=1,
     )
@@ -309,12 +306,11 @@ def test_a_finished_experiment_is_deleted_by_its_creator_or_an_admin_but_not_whi
     _, version = iris_model
 
     def experiment(name, status):
-        return Experiment.objects.create(
-            team=world.acme,
+        return experiment_row(
+            world.acme,
+            version,
+            iris,
             name=name,
-            base_version=version,
-            train_dataset_version=iris,
-            eval_dataset_version=iris,
             max_accuracy_drop=1,
             budget=1,
             status=status,
@@ -331,12 +327,11 @@ def test_a_finished_experiment_is_deleted_by_its_creator_or_an_admin_but_not_whi
 
 def test_deleting_a_model_deletes_its_experiments(world, iris, iris_model, api_as):
     model, version = iris_model
-    Experiment.objects.create(
-        team=world.acme,
+    experiment_row(
+        world.acme,
+        version,
+        iris,
         name="gone with the model",
-        base_version=version,
-        train_dataset_version=iris,
-        eval_dataset_version=iris,
         max_accuracy_drop=1,
         budget=1,
         status="succeeded",
@@ -398,12 +393,11 @@ def test_a_compress_job_cannot_report_to_another_teams_experiment(world, iris, i
     model, version = iris_model
     globex_iris = dataset_with_version(world.globex, bundled="iris", name="g-iris")[1]
     _, globex_version, _ = model_with_version(world.globex, globex_iris, name="g-model", creator=world.charlie)
-    theirs = Experiment.objects.create(
-        team=world.globex,
+    theirs = experiment_row(
+        world.globex,
+        globex_version,
+        globex_iris,
         name="theirs",
-        base_version=globex_version,
-        train_dataset_version=globex_iris,
-        eval_dataset_version=globex_iris,
         max_accuracy_drop=1,
         budget=1,
     )
@@ -425,12 +419,11 @@ def test_nothing_is_recommended_on_latency_when_no_trial_is_faster_than_the_base
     from apps.experiments.services import _close
 
     _, version = iris_model
-    experiment = Experiment.objects.create(
-        team=world.acme,
+    experiment = experiment_row(
+        world.acme,
+        version,
+        iris,
         name="slow",
-        base_version=version,
-        train_dataset_version=iris,
-        eval_dataset_version=iris,
         max_accuracy_drop=1,
         budget=1,
         objective="latency",
