@@ -11,6 +11,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from apps.core.processes import kill_tree
+
 
 class Command(BaseCommand):
     help = "Start the development web server and a local node agent; stop both on Ctrl-C."
@@ -52,5 +54,4 @@ class Command(BaseCommand):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                kill_tree(process)

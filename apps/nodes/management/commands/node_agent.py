@@ -19,9 +19,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from apps.core.processes import kill_tree
 from apps.nodes.inventory import host_facts, read_gpus
 from apps.nodes.services import node_heartbeat, node_register, node_stopped
 from apps.nodes.signals import node_alive
+
+# Workers get this long to finish their current task after SIGTERM (runlocal waits longer for the agent).
+STOP_SECONDS = 25
 
 
 class Command(BaseCommand):
@@ -81,8 +85,9 @@ class Command(BaseCommand):
         for process in workers.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
         for process in workers.values():
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
+                kill_tree(process)  # the cluster and its workers: none may linger as an orphan
