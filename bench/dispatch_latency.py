@@ -32,8 +32,8 @@ user = get_user_model().objects.create_user("bench", password="x")
 team = team_create(creator=user, name="Bench")
 dataset = datasets.dataset_create(actor=user, team=team, name="iris", task="tabular_classification")
 version = DatasetVersion.objects.create(dataset=dataset, number=1, source_format="bundled", source_name="iris",
-                                        source_options={"name": "iris", "params": {}, "seed": 0}, attempts=1)
-datasets.version_ingest(version.pk, 1)
+                                        source_options={"name": "iris", "params": {}, "seed": 0})
+datasets.version_ingest(version)
 model_create(actor=user, team=team, name="mlp", task="tabular_classification",
              architecture={"family": "mlp", "hidden_sizes": [8]}, dataset=dataset)
 """

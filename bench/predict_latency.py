@@ -78,11 +78,9 @@ def _fixtures(family: str):
         number=1,
         source_format="bundled",
         source_name="digits",
-        attempts=1,
         source_options={"name": "digits", "params": {}, "seed": 0},
     )
-    datasets.version_ingest(data.pk, 1)
-    data.refresh_from_db()
+    data = datasets.version_ingest(data)
     model = model_create(
         actor=user,
         team=team,

@@ -54,11 +54,9 @@ def _fixtures(samples: int, features: int):
         number=1,
         source_format="bundled",
         source_name="synthetic",
-        attempts=1,
         source_options={"name": "synthetic", "params": params, "seed": 0},
     )
-    datasets.version_ingest(version.pk, 1)
-    version.refresh_from_db()
+    version = datasets.version_ingest(version)
     model = model_create(
         actor=user,
         team=team,

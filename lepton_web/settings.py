@@ -184,11 +184,9 @@ LEPTON_CACHE_DIR = Path(env_str("LEPTON_CACHE_DIR", str(VAR_DIR / "cache")))
 # --- Datasets ----------------------------------------------------------------------------
 LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_BYTES", 2 * 1024**3)
 LEPTON_MAX_REQUEST_BYTES = env_int("LEPTON_MAX_REQUEST_BYTES", 2 * 1024**2)  # any other request body
-LEPTON_WORK_STALE_SECONDS = env_int("LEPTON_WORK_STALE_SECONDS", 300)
-LEPTON_WORK_MAX_ATTEMPTS = env_int("LEPTON_WORK_MAX_ATTEMPTS", 3)
-# Work queued but not yet taken by any worker is queued again after this long (never failed).
+# --- Jobs (every piece of background work is one) -------------------------------------------
+# A job placed on a node but not yet taken by any worker is queued again after this long (never failed).
 LEPTON_DISPATCH_TIMEOUT_SECONDS = env_int("LEPTON_DISPATCH_TIMEOUT_SECONDS", 900)
-# --- Jobs -----------------------------------------------------------------------------------
 LEPTON_JOB_MAX_ATTEMPTS = env_int("LEPTON_JOB_MAX_ATTEMPTS", 3)
 LEPTON_JOB_STALE_SECONDS = env_int("LEPTON_JOB_STALE_SECONDS", 60)
 LEPTON_HEARTBEAT_SECONDS = env_int("LEPTON_HEARTBEAT_SECONDS", 5)
@@ -254,7 +252,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "apps.jobs.models.JobStatus",
         "JobKindEnum": "apps.jobs.models.JobKind",
         "UsageKindEnum": "apps.accounts.models.UsageRecord.Kind",
-        "WorkStatusEnum": "apps.core.models.BackgroundWork.Status",
+        "WorkStatusEnum": "apps.core.models.WorkResult.Status",
         "DeploymentStatusEnum": "apps.deployments.models.Deployment.Status",
     },
 }

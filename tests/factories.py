@@ -57,7 +57,7 @@ def bearer(user, name: str = "test") -> dict:
 
 
 def dataset_with_version(team, *, bundled: str = "iris", name: str | None = None, creator=None, params=None):
-    """A dataset of `team` with one version ingested from a bundled set, the way a worker would."""
+    """A dataset of `team` with one version ingested from a bundled set by the service an ingest job runs."""
     from apps.datasets import services
     from apps.datasets.models import Dataset, DatasetVersion, Task
     from apps.datasets.sources import validate_options
@@ -73,12 +73,9 @@ def dataset_with_version(team, *, bundled: str = "iris", name: str | None = None
         source_format="bundled",
         source_name=bundled,
         source_options=options,
-        attempts=1,
         created_by=creator,
     )
-    services.version_ingest(version.pk, 1)
-    version.refresh_from_db()
-    return dataset, version
+    return dataset, services.version_ingest(version)
 
 
 def trained_module(spec: dict, dataset_version, *, steps: int = 30, seed: int = 0):

@@ -44,10 +44,19 @@ def start(env: dict, *args: str) -> subprocess.Popen:
     )
 
 
-def stop(process: subprocess.Popen, sig=signal.SIGINT, timeout: float = 30) -> str:
+def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> str:
+    """Signal the process group (SIGTERM by default), then SIGKILL it if it has not ended within `timeout`."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    return process.communicate(timeout=timeout)[0].decode(errors="replace")
+    try:
+        output = process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output = process.communicate(timeout=10)[0]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # nothing of the group may outlive the test
+    return output.decode(errors="replace")
 
 
 def wait_until(predicate, *, seconds: float, interval: float = 0.3, what: str = "condition"):

@@ -128,21 +128,20 @@ TENANT_ROUTES += [
 def _globex_model(world: World):
     """Globex's model with a ready version (evaluated, exported, aliased) of its digits dataset."""
     if not hasattr(world, "_globex_model"):
-        from apps.registry.evaluations import evaluation_request
-        from apps.registry.exports import export_request
+        import torch
+
+        from apps.registry.evaluations import evaluate_now
+        from apps.registry.exports import export_request, export_run
         from apps.registry.services import alias_set
 
         digits = _globex_digits(world)[1]
         model, version, _ = model_with_version(
             world.globex, digits, spec={"family": "cnn_small"}, name="globex-cnn", creator=world.charlie, steps=1
         )
-        evaluation = evaluation_request(actor=world.charlie, version=version, dataset_version=digits)
-        from apps.registry.evaluations import evaluation_run
-        from apps.registry.exports import export_run
-
-        evaluation_run(evaluation.pk, 1)
-        export = export_request(actor=world.charlie, version=version)
-        export_run(export.pk, 1)
+        evaluation = evaluate_now(
+            actor=world.charlie, version=version, dataset_version=digits, job_id=None, device=torch.device("cpu")
+        )
+        export_run(export_request(actor=world.charlie, version=version))
         alias_set(actor=world.charlie, model=model, name="production", version=version)
         world._globex_model = model, version, evaluation
     return world._globex_model

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Team
-from apps.core.models import BackgroundWork
+from apps.core.models import WorkResult
 
 
 class Task(models.TextChoices):
@@ -38,11 +38,12 @@ class SourceFormat(models.TextChoices):
     BUNDLED = "bundled", "Bundled"
 
 
-class DatasetVersion(BackgroundWork):
+class DatasetVersion(WorkResult):
     """One immutable version: its tensor file and what ingest learned about it.
 
-    Created `processing`; the ingest task fills in the rest once and marks it `ready`,
-    or `failed` with a message (and then stores nothing else). Never edited afterwards.
+    Created `processing` with its ingest job (`produced_by_job`); the job fills in the rest
+    once and marks it `ready`, or it ends `failed` with the job's reason (and then stores
+    nothing else). Never edited afterwards.
     """
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
@@ -74,7 +75,3 @@ class DatasetVersion(BackgroundWork):
 
     def __str__(self):
         return f"{self.dataset.name} v{self.number}"
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.sample_shape) == 3

@@ -3,21 +3,22 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from apps.core.api.work import WorkFieldsMixin, WorkListSerializer
 from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
 
 
-class DatasetVersionSerializer(serializers.ModelSerializer):
+class DatasetVersionSerializer(WorkFieldsMixin, serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = DatasetVersion
+        list_serializer_class = WorkListSerializer
         fields = [
             "number",
             "status",
             "error",
-            "progress",
-            "progress_message",
+            *WorkFieldsMixin.WORK_FIELDS,
             "source_format",
             "source_name",
             "source_options",
@@ -31,7 +32,6 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
             "preprocessing",
             "bytes",
             "sha256",
-            "attempts",
             "created_by",
             "created_at",
             "finished_at",

@@ -1,13 +1,15 @@
 """Every write to datasets: create, delete, add versions, and the ingest a worker runs.
 
 Roles: members and above create datasets and add versions; deleting a dataset takes
-an admin or the member who created it; viewers read.
+an admin or the member who created it; viewers read. A new version asks for an `ingest` job
+(apps.core.work) in the same transaction; the job runs `version_ingest`, and the version's
+row keeps only the result and `produced_by_job`.
 """
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
@@ -16,16 +18,13 @@ from django.utils import timezone
 from apps.accounts.models import Role, Team, UsageRecord
 from apps.accounts.quotas import check_quota, usage_record
 from apps.accounts.services import require_role
-from apps.core.errors import ApplicationError, Conflict, PermissionDenied, QuotaExceeded
-from apps.core.leases import LeasedRunner
+from apps.core import work
+from apps.core.errors import ApplicationError, Conflict, PermissionDenied
 from apps.core.storage import delete_stored, local_path, scratch_path, store_file
-from apps.datasets.ingest.errors import IngestError
 from apps.datasets.ingest.pipeline import build_version_file
 from apps.datasets.ingest.source import IMAGE
 from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
 from apps.datasets.sources import read_source, validate_options
-
-INGEST_TASK = "apps.datasets.tasks.ingest_version"
 
 
 @transaction.atomic
@@ -99,10 +98,11 @@ def _create_version(
         upload_bytes=upload_bytes,
         split_seed=options.get("seed", 0),
         created_by=actor,
-        attempts=1,
-        heartbeat_at=timezone.now(),
     )
-    INGEST.dispatch(version)
+    version.produced_by_job = work.request(
+        "ingest", actor=actor, team=dataset.team, spec={"dataset": dataset.pk, "version": version.number}
+    )
+    version.save(update_fields=["produced_by_job"])
     return version
 
 
@@ -163,25 +163,20 @@ def version_bundled(*, actor, dataset: Dataset, name: str, params: dict | None =
 # --- the worker's side --------------------------------------------------------------------
 
 
-def _delete_upload(version: DatasetVersion) -> None:
-    delete_stored(version.upload)
+def version_ingest(
+    version: DatasetVersion,
+    *,
+    report: Callable[[float, str], None] = lambda fraction, message: None,
+    fence: Callable[[], None] = lambda: None,
+) -> DatasetVersion:
+    """Read the version's source, build its tensor file and mark it ready (what the ingest job runs).
 
-
-INGEST = LeasedRunner(
-    DatasetVersion,
-    INGEST_TASK,
-    expected_errors=(IngestError, QuotaExceeded),
-    on_fail=_delete_upload,
-    fields_on_fail={"upload": ""},
-)
-
-
-def version_ingest(version_id: int, attempt: int) -> None:
-    """Run attempt `attempt` of a version's ingest (what the worker's task calls)."""
-    INGEST.run(version_id, attempt, lambda version, report: _ingest(version, attempt, report))
-
-
-def _ingest(version: DatasetVersion, attempt: int, report) -> None:
+    A version that is no longer processing was finished by an earlier attempt: nothing to do.
+    `fence` runs inside the transaction that stores the result (the job's lease check), so a
+    stale attempt stores nothing. A bad source raises IngestError with the place named.
+    """
+    if version.status != DatasetVersion.Status.PROCESSING:
+        return version
     with scratch_path(".safetensors") as out, scratch_path(".png") as preview:
         upload = local_path(version.upload) if version.upload else None
         source = read_source(version, upload, progress=lambda f, m: report(0.6 * f, m))
@@ -192,7 +187,9 @@ def _ingest(version: DatasetVersion, attempt: int, report) -> None:
             seed=version.split_seed,
             progress=lambda f, m: report(0.6 + 0.35 * f, m),
         )
-        _finish_ready(version, attempt, result, out, preview if source.kind == IMAGE else None)
+        _finish_ready(version, result, out, preview if source.kind == IMAGE else None, fence)
+    version.refresh_from_db()
+    return version
 
 
 def _artifact_names(version: DatasetVersion) -> tuple[str, str]:
@@ -200,50 +197,69 @@ def _artifact_names(version: DatasetVersion) -> tuple[str, str]:
     return f"{base}.safetensors", f"{base}-preview.png"
 
 
-def _finish_ready(version, attempt, result, out: Path, preview: Path | None) -> None:
-    """Store the files, mark the version ready and record its storage, all or nothing."""
+def _finish_ready(version, result, out: Path, preview: Path | None, fence: Callable[[], None]) -> None:
+    """Store the files, then mark the version ready and record its storage under the quota lock.
+
+    The files go first, outside any lock (moving a large file must not hold other writers up),
+    and are deleted again if the quota, the lease or the row refuses.
+    """
     artifact_name, preview_name = _artifact_names(version)
-    team = version.dataset.team
-    stored = []
+    stored = [store_file(out, artifact_name)]
     try:
+        if preview is not None:
+            stored.append(store_file(preview, preview_name))
         with transaction.atomic():
-            check_quota(team, storage_bytes=result.bytes)  # the finished file, not the upload, must fit
-            stored.append(store_file(out, artifact_name))
-            if preview is not None:
-                stored.append(store_file(preview, preview_name))
-            INGEST.complete(
-                version.pk,
-                attempt,
-                artifact=artifact_name,
-                preview_image=preview_name if preview is not None else "",
-                sha256=result.sha256,
-                bytes=result.bytes,
-                sample_count=result.sample_count,
-                sample_shape=result.sample_shape,
-                feature_names=result.feature_names,
-                class_names=result.class_names,
-                class_counts=result.class_counts,
-                split_counts=result.split_counts,
-                preprocessing=result.preprocessing,
-                preview=result.preview,
-                upload="",
-            )
-            usage_record(
-                team=team,
-                kind=UsageRecord.Kind.STORAGE_BYTES,
-                amount=result.bytes,
-                source=f"dataset_version:{version.pk}",
-            )
+            fence()
+            check_quota(version.dataset.team, storage_bytes=result.bytes)  # the finished file must fit
+            _mark_ready(version, result, artifact_name, preview_name if preview is not None else "")
     except Exception:
         delete_stored(*stored)
         raise
-    _delete_upload(version)
+    delete_stored(version.upload)
 
 
-def versions_reap_stale() -> int:
-    """Re-dispatch ingests whose worker went silent (while their upload is kept), or fail them."""
-    return INGEST.reap(
-        stale_seconds=settings.LEPTON_WORK_STALE_SECONDS,
-        max_attempts=settings.LEPTON_WORK_MAX_ATTEMPTS,
-        can_retry=lambda v: bool(v.upload) or v.source_format == SourceFormat.BUNDLED,
+def _mark_ready(version: DatasetVersion, result, artifact_name: str, preview_name: str) -> None:
+    updated = DatasetVersion.objects.filter(pk=version.pk, status=DatasetVersion.Status.PROCESSING).update(
+        status=DatasetVersion.Status.READY,
+        finished_at=timezone.now(),
+        artifact=artifact_name,
+        preview_image=preview_name,
+        sha256=result.sha256,
+        bytes=result.bytes,
+        sample_count=result.sample_count,
+        sample_shape=result.sample_shape,
+        feature_names=result.feature_names,
+        class_names=result.class_names,
+        class_counts=result.class_counts,
+        split_counts=result.split_counts,
+        preprocessing=result.preprocessing,
+        preview=result.preview,
+        upload="",
     )
+    if not updated:
+        raise Conflict(f"{version} was deleted or failed while it was being ingested.")
+    usage_record(
+        team=version.dataset.team,
+        kind=UsageRecord.Kind.STORAGE_BYTES,
+        amount=result.bytes,
+        source=f"dataset_version:{version.pk}",
+    )
+
+
+def versions_end_with_job(sender, *, job_id: int, succeeded: bool, reason: str, **kwargs) -> None:
+    """`work_ended`: versions the job left processing fail with its reason, and their uploads go."""
+    unfinished = DatasetVersion.objects.filter(produced_by_job=job_id, status=DatasetVersion.Status.PROCESSING)
+    uploads = [name for name in unfinished.values_list("upload", flat=True) if name]
+    why = "its ingest job ended without storing it" if succeeded else reason or "its ingest job failed"
+    unfinished.update(status=DatasetVersion.Status.FAILED, error=why, upload="", finished_at=timezone.now())
+    if uploads:
+        transaction.on_commit(lambda: delete_stored(*uploads))
+
+
+def versions_reopen_with_job(sender, *, job_id: int, **kwargs) -> None:
+    """`work_retrying`: the job's failed versions are processed again, if their source is still there."""
+    failed = DatasetVersion.objects.filter(produced_by_job=job_id, status=DatasetVersion.Status.FAILED)
+    for version in failed:
+        if not version.upload and version.source_format != SourceFormat.BUNDLED:
+            raise Conflict(f"{version}: its upload was deleted when the ingest failed; upload the file again.")
+    failed.update(status=DatasetVersion.Status.PROCESSING, error="", finished_at=None)

@@ -16,6 +16,7 @@ from apps.core.errors import ApplicationError, NotFound
 from apps.core.middleware import accepts_uploads
 from apps.core.pages import form_errors_text, run_action
 from apps.core.uploads import limit_uploads
+from apps.core.work import attach_states
 from apps.datasets import selectors, services
 from apps.datasets.filters import DatasetFilter
 from apps.datasets.forms import DatasetCreateForm, VersionSourceForm
@@ -119,7 +120,7 @@ def dataset_detail(request, pk):
 
 
 def _detail_response(request, dataset, status=200):
-    versions = list(selectors.dataset_versions(dataset))
+    versions = attach_states(selectors.dataset_versions(dataset))
     chosen = request.GET.get("version")
     selected = next((v for v in versions if str(v.number) == chosen), None) if chosen else None
     selected = selected or next((v for v in versions if v.status == DatasetVersion.Status.READY), None)
@@ -166,6 +167,7 @@ def _version_create_post(request, pk, handler):
 def version_status(request, pk, number):
     """The live progress of one version (htmx polls it); a finished version reloads the page."""
     version = _or_404(lambda: selectors.version_for_user(request.user, pk, number))
+    attach_states([version])
     response = render(request, "datasets/_version_status.html", {"version": version})
     if version.status != DatasetVersion.Status.PROCESSING and request.GET.get("was") == "processing":
         response["HX-Refresh"] = "true"

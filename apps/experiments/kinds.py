@@ -1,45 +1,31 @@
 """The `compress` job kind: run a recipe on a stored version, store the result as a new version, measure it.
 
-Spec (validated at submit):
-    {"model": id, "base_version": n, "dataset": id, "dataset_version": n (default latest ready),
-     "eval_dataset": id, "eval_dataset_version": n (default: the training dataset version),
-     "recipe": [steps], "finetune_epochs": 3, "learning_rate": 0.0005, "batch_size": 64,
-     "seed": 0, "label": ""}
-The new version's parent is the base version; its transforms are the base's plus the
+Its spec is declared once in `COMPRESS_PARAMS` (the fine-tuning settings in `FINETUNE_PARAMS`,
+which experiments share). The new version's parent is the base version; its transforms are the base's plus the
 recipe's, so the registry rebuilds it exactly. It is evaluated on the evaluation dataset
 version's test split; every figure an experiment shows comes from that evaluation.
 """
 
-from apps.core.errors import ApplicationError, NotFound
+from apps.core.errors import NotFound
+from apps.core.params import Param, ParamError, Params, invalid
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import version_splits
 from apps.experiments.compression.pipeline import FinetuneSettings, compress
 from apps.experiments.compression.recipes import RecipeError, describe, validate_recipe
 from apps.jobs.kinds import register_kind
-from apps.jobs.kinds.train import _dataset_version, _invalid, _model
+from apps.jobs.kinds.references import (
+    DATASET,
+    DATASET_VERSION,
+    MODEL,
+    model_dataset_version,
+    model_version_name,
+    ready_version,
+    team_model,
+)
 from apps.registry.evaluations import check_compatible, evaluate_now
 from apps.registry.loading import version_module
 from apps.registry.models import Model, ModelVersion, VersionSource
 from apps.registry.services import version_from_weights
-
-FINETUNE_NUMBERS = {  # name: (type, low, high, default)
-    "finetune_epochs": (int, 0, 200, FinetuneSettings.epochs),
-    "learning_rate": (float, 1e-7, 1.0, FinetuneSettings.learning_rate),
-    "batch_size": (int, 1, 65536, FinetuneSettings.batch_size),
-    "seed": (int, 0, 2**31 - 1, 0),
-}
-KNOWN = {
-    "model",
-    "base_version",
-    "dataset",
-    "dataset_version",
-    "eval_dataset",
-    "eval_dataset_version",
-    "recipe",
-    "label",
-    "experiment",
-    *FINETUNE_NUMBERS,
-}
 
 
 def checked_recipe(recipe, field: str = "spec.recipe") -> list[dict]:
@@ -47,72 +33,86 @@ def checked_recipe(recipe, field: str = "spec.recipe") -> list[dict]:
         return validate_recipe(recipe)
     except RecipeError as error:
         where = field + error.field.removeprefix("recipe")
-        raise ApplicationError(f"{where}: {error.message}", fields={where: [error.message]}) from None
+        raise invalid(where, error.message) from None
+
+
+def _recipe(value) -> list[dict]:
+    """Param check of `recipe`: the recipe validated, errors naming the step field below it."""
+    try:
+        return validate_recipe(value)
+    except RecipeError as error:
+        raise ParamError(error.message, error.field.removeprefix("recipe")) from None
+
+
+DEFAULTS = FinetuneSettings()
+FINETUNE_PARAMS = Params(
+    Param(
+        "finetune_epochs",
+        int,
+        DEFAULTS.epochs,
+        low=0,
+        high=200,
+        label="Fine-tuning epochs per step",
+        help="Epochs of fine-tuning after each pruning, low-rank or distillation step.",
+    ),
+    Param(
+        "learning_rate",
+        float,
+        DEFAULTS.learning_rate,
+        low=1e-7,
+        high=1.0,
+        label="Fine-tuning learning rate",
+    ),
+    Param("batch_size", int, DEFAULTS.batch_size, low=1, high=65536),
+    Param("seed", int, DEFAULTS.seed, low=0, high=2**31 - 1),
+)
+COMPRESS_PARAMS = Params(
+    MODEL,
+    Param("base_version", int, low=1, help="The float version to compress."),
+    DATASET,
+    DATASET_VERSION,
+    Param("eval_dataset", int, None, low=1, nullable=True, help="Measure on this dataset; default: the training one."),
+    Param("eval_dataset_version", int, None, low=1, nullable=True),
+    Param("recipe", list, help='Steps, e.g. [{"step": "prune", "sparsity": 0.9}]', check=_recipe),
+    *FINETUNE_PARAMS,
+    Param("label", str, "", max_length=100, help="A name for the new version; default: the recipe's."),
+    Param("experiment", int, None, low=1, nullable=True, help="The experiment this trial reports to."),
+)
 
 
 def compressible_base(model: Model, number) -> ModelVersion:
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise _invalid("base_version", f"must be a version number; got {number!r}")
-    base = model.versions.filter(number=number, status=ModelVersion.Status.READY).first()
-    if base is None:
-        raise _invalid("base_version", f"{model.name} has no ready version {number}")
+    base = ready_version(model, number, "base_version")
     if any(transform.get("kind") == "quantize" for transform in base.transforms):
-        raise _invalid("base_version", f"v{base.number} is already quantized; compress a float version")
+        raise invalid("spec.base_version", f"v{base.number} is already quantized; compress a float version")
     return base
-
-
-def _setting(spec: dict, name: str):
-    kind, low, high, default = FINETUNE_NUMBERS[name]
-    value = spec.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and float(value) % 1):
-        raise _invalid(name, f"must be {'an integer' if kind is int else 'a number'}; got {value!r}")
-    if not low <= value <= high:
-        raise _invalid(name, f"must be from {low} to {high}")
-    return kind(value)
 
 
 def _own_experiment(value, team) -> int | None:
     """The experiment a trial's job reports to: only one of the submitting team."""
     from apps.experiments.models import Experiment
 
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not Experiment.objects.filter(pk=value, team=team).exists()
-    ):
+    if value is not None and not Experiment.objects.filter(pk=value, team=team).exists():
         raise NotFound("spec.experiment: no such experiment in this team.", fields={"spec.experiment": ["Not found."]})
     return value
 
 
 def validate(spec: dict, *, team, actor) -> dict:
-    unknown = sorted(set(spec) - KNOWN)
-    if unknown:
-        raise _invalid(unknown[0], "not a compress parameter")
-    model = _model(spec, team)
-    base = compressible_base(model, spec.get("base_version"))
-    dataset_version = _dataset_version(spec, model)
+    model = team_model(spec, team)
+    base = compressible_base(model, spec["base_version"])
+    dataset_version = model_dataset_version(spec, model)
     check_compatible(base, dataset_version)
     eval_version = dataset_version
-    if spec.get("eval_dataset") is not None:
-        eval_version = _dataset_version(
-            {"dataset": spec["eval_dataset"], "dataset_version": spec.get("eval_dataset_version")}, model
-        )
+    if spec["eval_dataset"] is not None:
+        eval_version = model_dataset_version(spec, model, prefix="eval_")
         check_compatible(base, eval_version)
-    numbers = {name: _setting(spec, name) for name in FINETUNE_NUMBERS}
-    recipe = checked_recipe(spec.get("recipe"))
     return {
-        "model": model.pk,
-        "base_version": base.number,
+        **spec,
         "dataset": dataset_version.dataset_id,
         "dataset_version": dataset_version.number,
         "eval_dataset": eval_version.dataset_id,
         "eval_dataset_version": eval_version.number,
-        "recipe": recipe,
-        "label": str(spec.get("label") or describe(recipe))[:100],
-        "experiment": _own_experiment(spec.get("experiment"), team),
-        **numbers,
+        "label": spec["label"] or describe(spec["recipe"])[:100],
+        "experiment": _own_experiment(spec["experiment"], team),
     }
 
 
@@ -126,7 +126,14 @@ def run(context) -> dict:
     if version is None:
         version = _compress(context, model, base, dataset_version)
     context.progress(0.96, "measuring the new version on the test split")
-    evaluation = evaluate_now(actor=job.submitted_by, version=version, dataset_version=eval_version)
+    evaluation = evaluate_now(
+        actor=job.submitted_by,
+        version=version,
+        dataset_version=eval_version,
+        job_id=job.pk,
+        device=context.device,
+        fence=context.fence,
+    )
     context.log(
         f"v{version.number}: {version.bytes:,} bytes ({version.bytes / max(base.bytes, 1):.3f}x of v{base.number}), "
         f"test accuracy {evaluation.accuracy:.4f}, {evaluation.latency_ms:.3f} ms per sample"
@@ -183,7 +190,8 @@ def _compress(context, model: Model, base: ModelVersion, dataset_version: Datase
 def register() -> None:
     register_kind(
         "compress",
+        params=COMPRESS_PARAMS,
         validate=validate,
         run=run,
-        describe=lambda spec: f"model {spec.get('model')} v{spec.get('base_version')}: {spec.get('label', '')}",
+        describe=lambda spec: f"{model_version_name(spec['model'], spec['base_version'])}: {spec['label']}",
     )

@@ -9,13 +9,17 @@ class JobsConfig(AppConfig):
 
     def ready(self):
         from apps.accounts.quotas import register_live_usage_source
-        from apps.jobs.kinds import evaluate, train
+        from apps.core import work
+        from apps.jobs.kinds import evaluate, export, ingest, train, weights_import
         from apps.jobs.scheduler import live_usage, node_load
+        from apps.jobs.selectors import work_states
+        from apps.jobs.services import work_request
         from apps.nodes.load import register_load_source
         from apps.nodes.signals import node_alive
 
-        train.register()
-        evaluate.register()
+        for kind in (ingest, weights_import, train, evaluate, export):
+            kind.register()
+        work.provide(work.WorkBackend(request=work_request, states=work_states))  # datasets and registry ask here
         register_live_usage_source(live_usage)  # GPUs held and jobs running count against quotas
         register_load_source(node_load)  # the Nodes page shows what runs where
         node_alive.connect(_place_on_alive_node, dispatch_uid="jobs-place-on-node-alive")

@@ -6,10 +6,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Team
-from apps.core.models import LeasedWork
 
 
 class JobKind(models.TextChoices):
+    """Every kind of background work; each registers its handler with `apps.jobs.kinds`."""
+
+    INGEST = "ingest", "Ingest"
+    IMPORT = "import", "Import"
     TRAIN = "train", "Train"
     EVALUATE = "evaluate", "Evaluate"
     COMPRESS = "compress", "Compress"
@@ -28,19 +31,25 @@ class JobStatus(models.TextChoices):
 TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class Job(LeasedWork):
-    """One unit of work a worker runs for a team. Status changes only through `services.job_transition`.
+class Job(models.Model):
+    """One unit of work a worker runs for a team. Status changes only through `transitions.job_transition`.
 
-    `attempts` counts dispatched attempts (see apps.core.leases): only the attempt whose number
-    equals `attempts` may write, and only while the job is running.
+    `attempts` counts dispatched attempts: only the attempt whose number equals `attempts` may
+    write, and only while the job is running (see apps.jobs.transitions). `claimed_at` is set
+    when a worker takes the current attempt; `heartbeat_at` is refreshed while it works (and set
+    when it is placed, so a task the broker lost is noticed too).
     """
 
     RUNNING = Q(status=JobStatus.RUNNING)
 
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     kind = models.CharField(max_length=20, choices=JobKind.choices)
     spec = models.JSONField(help_text="The kind's validated parameters.")
+    summary = models.CharField(max_length=300, blank=True, help_text='What it works on, e.g. "iris-mlp v2 on iris v1".')
     priority = models.SmallIntegerField(default=0, help_text="Higher runs first within the team.")
     gpus = models.PositiveSmallIntegerField(default=0, help_text="GPUs the job needs; 0 runs on any node.")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)

@@ -13,6 +13,7 @@ import time
 import traceback
 import uuid
 import warnings
+from collections.abc import Callable
 
 import torch
 from django.conf import settings
@@ -24,15 +25,14 @@ from django.utils import timezone
 from apps.accounts.models import UsageRecord
 from apps.accounts.quotas import usage_record
 from apps.core.errors import ApplicationError
-from apps.core.leases import LeaseLost, ProgressReporter, lease_write
 from apps.core.storage import delete_stored, local_path, scratch_path, store_file
-from apps.jobs.kinds import kind_handler
+from apps.jobs.kinds import JobFailed, kind_handler
 from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
-from apps.jobs.services import IllegalTransition, job_log, job_transition, jobs_place_queued
+from apps.jobs.scheduler import jobs_place_queued
+from apps.jobs.transitions import IllegalTransition, LeaseLost, job_log, job_transition, lease_write
 from apps.registry.measure import describe_device
 
 logger = logging.getLogger(__name__)
-S = JobStatus
 
 
 class JobCancelled(Exception):
@@ -43,12 +43,20 @@ class JobTimedOut(Exception):
     """The job ran past its time limit; it is stopped and failed."""
 
 
-class JobFailed(Exception):
-    """A failure that another attempt would not fix (bad input); the job fails without retrying."""
+class ProgressReporter:
+    """Writes progress at most every `interval` seconds (and always at 100%)."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, write: Callable[[float, str], None], *, interval: float = 1.0):
+        self._write = write
+        self._interval = interval
+        self._last = 0.0
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last < self._interval:
+            return
+        self._last = now
+        self._write(max(0.0, min(1.0, fraction)), message)
 
 
 class Heartbeat(threading.Thread):
@@ -75,7 +83,7 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         try:
-            lease_write(Job, self.job_id, attempt=self.attempt, active=Job.RUNNING)
+            lease_write(self.job_id, self.attempt)
         except LeaseLost:
             self.lease_lost.set()
             return
@@ -106,7 +114,16 @@ class JobContext:
         self._report = ProgressReporter(self._write_progress, interval=settings.LEPTON_PROGRESS_INTERVAL)
 
     def write(self, **fields) -> None:
-        lease_write(Job, self.job.pk, attempt=self.attempt, active=Job.RUNNING, **fields)
+        """Write to the job while this attempt owns it (raises LeaseLost otherwise)."""
+        lease_write(self.job.pk, self.attempt, **fields)
+
+    def fence(self) -> None:
+        """Inside a transaction that stores results: raises LeaseLost unless this attempt still owns the job.
+
+        On PostgreSQL the update also locks the job's row until that transaction ends, so the
+        reaper cannot hand the job to another attempt between this check and the commit.
+        """
+        self.write()
 
     def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
         job_log(self.job.pk, self.attempt, message, level)
@@ -172,7 +189,7 @@ def run_job(job_id: int, attempt: int) -> None:
     try:
         job = job_transition(
             job,
-            S.RUNNING,
+            JobStatus.RUNNING,
             attempt=attempt,
             reason=f"running (attempt {attempt})",
             claimed_at=now,
@@ -210,20 +227,22 @@ def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
             )
             result = kind_handler(job.kind).run(context) or {}
         job_transition(
-            job, S.SUCCEEDED, attempt=attempt, result=result, progress=1.0, eta_seconds=0, progress_step="done"
+            job, JobStatus.SUCCEEDED, attempt=attempt, result=result, progress=1.0, eta_seconds=0, progress_step="done"
         )
         context.log("succeeded")
     except JobCancelled:
-        _finish(job, attempt, S.CANCELLED, "cancelled while running")
+        _finish(job, attempt, JobStatus.CANCELLED, "cancelled while running")
         context.log("cancelled", JobLogLine.Level.WARNING)
     except JobTimedOut:
-        _finish(job, attempt, S.FAILED, f"stopped: over its time limit of {job.time_limit_seconds} s")
+        _finish(job, attempt, JobStatus.FAILED, f"stopped: over its time limit of {job.time_limit_seconds} s")
         context.log("stopped: over its time limit", JobLogLine.Level.ERROR)
     except LeaseLost:
         logger.warning("job %s attempt %s lost its lease; a newer attempt owns the job", job.pk, attempt)
+    except IllegalTransition:  # lost a race (cancelled, reaped or finished elsewhere): not this job's error
+        logger.info("job %s attempt %s: the job moved on before this attempt could finish it", job.pk, attempt)
     except (JobFailed, ApplicationError) as error:
         context.log(error.message, JobLogLine.Level.ERROR)
-        _finish(job, attempt, S.FAILED, error.message)
+        _finish(job, attempt, JobStatus.FAILED, error.message)
     except Exception as error:
         _crashed(job, attempt, context, error)
 
@@ -233,9 +252,11 @@ def _crashed(job: Job, attempt: int, context: JobContext, error: Exception) -> N
     summary = f"{type(error).__name__}: {error}"
     context.log(f"attempt {attempt} crashed: {summary}\n{traceback.format_exc()}", JobLogLine.Level.ERROR)
     if attempt < job.max_attempts:
-        _finish(job, attempt, S.QUEUED, f"attempt {attempt} crashed ({summary}); retrying from the last checkpoint")
+        _finish(
+            job, attempt, JobStatus.QUEUED, f"attempt {attempt} crashed ({summary}); retrying from the last checkpoint"
+        )
     else:
-        _finish(job, attempt, S.FAILED, f"crashed in each of {attempt} attempt(s); last: {summary}")
+        _finish(job, attempt, JobStatus.FAILED, f"crashed in each of {attempt} attempt(s); last: {summary}")
 
 
 def _finish(job: Job, attempt: int, status: str, reason: str) -> None:

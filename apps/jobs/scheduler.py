@@ -18,13 +18,12 @@ from apps.accounts.quotas import LiveUsage, check_quota
 from apps.core.errors import QuotaExceeded
 from apps.core.queue import enqueue_on_commit
 from apps.jobs.models import GpuLease, Job, JobStatus
-from apps.jobs.services import RUN_TASK, IllegalTransition, job_transition
+from apps.jobs.transitions import HOLDING, IllegalTransition, job_transition
 from apps.nodes.models import Gpu, Node
 from apps.nodes.services import placeable_nodes
 
 logger = logging.getLogger(__name__)
-S = JobStatus
-HOLDING = (S.SCHEDULED, S.RUNNING)
+RUN_TASK = "apps.jobs.tasks.run_job"  # what a node's worker runs for one attempt of a job
 
 
 def live_usage(team_ids: list[int]) -> dict[int, LiveUsage]:
@@ -60,7 +59,9 @@ def _fair_order(queued: list[Job]) -> list[Job]:
 def jobs_place_queued(limit: int = 200) -> int:
     """Place what fits now; note why the rest waits. Returns how many jobs were placed."""
     queued = list(
-        Job.objects.filter(status=S.QUEUED).select_related("team").order_by("-priority", "created_at", "pk")[:limit]
+        Job.objects.filter(status=JobStatus.QUEUED)
+        .select_related("team")
+        .order_by("-priority", "created_at", "pk")[:limit]
     )
     placed = 0
     for job in _fair_order(queued):
@@ -68,7 +69,9 @@ def jobs_place_queued(limit: int = 200) -> int:
         if outcome is True:
             placed += 1
         elif outcome:
-            Job.objects.filter(pk=job.pk, status=S.QUEUED).exclude(status_reason=outcome).update(status_reason=outcome)
+            Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).exclude(status_reason=outcome).update(
+                status_reason=outcome
+            )
     return placed
 
 
@@ -113,7 +116,7 @@ def _place(job: Job) -> bool | str:
             attempt, now = job.attempts + 1, timezone.now()
             job_transition(
                 job,
-                S.SCHEDULED,
+                JobStatus.SCHEDULED,
                 attempt=job.attempts,
                 reason=f"placed on {node.name}; starting",
                 attempts=F("attempts") + 1,

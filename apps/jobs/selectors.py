@@ -1,9 +1,11 @@
 """Team-scoped reads of jobs, their epochs and logs, and the training-curve chart."""
 
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
 from apps.core.charts import LAYOUT, figure_json
+from apps.core.work import WorkState
 from apps.jobs.models import Job, JobEpoch, JobLogLine
 
 LOG_PAGE = 500
@@ -62,3 +64,26 @@ def training_curves(epochs: list[JobEpoch]) -> dict:
         uirevision="curves",
     )
     return figure_json(figure)
+
+
+def work_states(job_ids: list[int]) -> dict[int, WorkState]:
+    """What `apps.core.work.states` answers: each job's state, for the rows it makes (one query)."""
+    jobs = Job.objects.filter(pk__in=job_ids).select_related("node")
+    return {job.pk: job_state(job) for job in jobs}
+
+
+def job_state(job: Job) -> WorkState:
+    return WorkState(
+        job_id=job.pk,
+        kind=job.kind,
+        status=job.status,
+        status_reason=job.status_reason,
+        progress=job.progress,
+        step=job.progress_step,
+        node=job.node.name if job.node_id else None,
+        attempts=job.attempts,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        duration_seconds=job.duration_seconds,
+        url=reverse("jobs:detail", args=[job.pk]),
+    )

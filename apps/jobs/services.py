@@ -1,10 +1,8 @@
-"""Every change to a job: the state machine, submit, cancel, retry, placement and the reaper.
+"""Every change to a job but its status itself: submit, cancel, retry, and the reaper.
 
-States: queued -> scheduled -> running -> succeeded | failed | cancelled. A lost worker's
-job goes back to queued (its next attempt resumes from the last checkpoint) until
-`max_attempts`, then fails with the reason. `job_transition` is the only writer of
-`status`: a conditional update from the allowed source states, so two processes racing
-on one job can never both win.
+A lost worker's job goes back to queued (its next attempt resumes from the last checkpoint)
+until `max_attempts`, then fails with the reason. Status changes go through
+`apps.jobs.transitions.job_transition`; placement is the scheduler's (apps.jobs.scheduler).
 """
 
 import logging
@@ -19,65 +17,14 @@ from apps.accounts.models import Role, Team, TeamQuota
 from apps.accounts.services import require_role
 from apps.core.errors import ApplicationError, Conflict, QuotaExceeded
 from apps.core.queue import enqueue_on_commit
+from apps.core.work import work_retrying
 from apps.jobs.kinds import kind_handler
-from apps.jobs.models import TERMINAL, GpuLease, Job, JobLogLine, JobStatus
-from apps.jobs.signals import job_finished
+from apps.jobs.models import Job, JobLogLine, JobStatus
+from apps.jobs.scheduler import RUN_TASK, jobs_place_queued
+from apps.jobs.transitions import IllegalTransition, job_log, job_transition
 from apps.nodes.models import Node
 
 logger = logging.getLogger(__name__)
-RUN_TASK = "apps.jobs.tasks.run_job"
-S = JobStatus
-
-ALLOWED_FROM = {
-    S.QUEUED: {S.SCHEDULED, S.RUNNING, S.FAILED, S.CANCELLED},  # requeue (lost), retry
-    S.SCHEDULED: {S.QUEUED},
-    S.RUNNING: {S.SCHEDULED},
-    S.SUCCEEDED: {S.RUNNING},
-    S.FAILED: {S.QUEUED, S.SCHEDULED, S.RUNNING},
-    S.CANCELLED: {S.QUEUED, S.SCHEDULED, S.RUNNING},
-}
-
-
-class IllegalTransition(Conflict):
-    """The job is not in a state that may move to the requested one (or another process moved it first)."""
-
-
-def job_transition(job: Job, to: str, *, reason: str = "", attempt: int | None = None, **fields) -> Job:
-    """Move `job` to `to` if it is in an allowed state (and, when given, still at `attempt`).
-
-    Raises `IllegalTransition` otherwise; on success the instance is refreshed.
-    """
-    now = timezone.now()
-    rows = Job.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[to])
-    if attempt is not None:
-        rows = rows.filter(attempts=attempt)
-    if to in TERMINAL:
-        fields.setdefault("finished_at", now)
-    with transaction.atomic():
-        if not rows.update(status=to, status_reason=reason, **fields):
-            job.refresh_from_db(fields=["status"])
-            raise IllegalTransition(f"Job {job.pk} is {job.status}; it cannot become {to}.")
-        if to not in (S.SCHEDULED, S.RUNNING):
-            GpuLease.objects.filter(job_id=job.pk).delete()  # its GPUs are free again
-        if to in TERMINAL:
-            job_id = job.pk
-            transaction.on_commit(lambda: _announce_finished(job_id))
-    job.refresh_from_db()
-    return job
-
-
-def _announce_finished(job_id: int) -> None:
-    """Tell listeners (experiments) a job is over; their failure must not fail the caller."""
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        return
-    for receiver, response in job_finished.send_robust(sender=Job, job=job):
-        if isinstance(response, Exception):
-            logger.error("job_finished receiver %s failed for job %s: %r", receiver, job_id, response)
-
-
-def job_log(job_id: int, attempt: int, message: str, level: str = JobLogLine.Level.INFO) -> None:
-    JobLogLine.objects.create(job_id=job_id, attempt=attempt, level=level, message=message)
 
 
 # --- submitting, cancelling, retrying ----------------------------------------------------------------
@@ -93,22 +40,30 @@ def job_submit(
     gpus: int = 0,
     max_attempts: int | None = None,
     time_limit_seconds: int | None = None,
+    on_behalf_of_app: bool = False,
 ) -> Job:
-    """Validate the spec with its kind and queue the job; placement happens once it commits."""
+    """Check the spec with its kind's declaration and queue the job; placement happens once it commits.
+
+    Kinds that only their own app starts (an ingest is the worker's half of a dataset upload)
+    are refused here unless that app asks (`on_behalf_of_app`, through apps.core.work).
+    """
     require_role(actor, team, Role.MEMBER)
     handler = kind_handler(kind)
-    if not isinstance(spec, dict):
-        raise ApplicationError("spec: must be an object.", fields={"spec": ["Must be an object."]})
+    if handler.started_by and not on_behalf_of_app:
+        raise ApplicationError(
+            f"kind: {kind} jobs start when you {handler.started_by}.", fields={"kind": ["Not submittable."]}
+        )
     if not -100 <= int(priority) <= 100:
         raise ApplicationError("priority: must be from -100 to 100.", fields={"priority": ["Out of range."]})
     _refuse_what_can_never_fit(team, gpus)
-    clean = handler.validate(spec, team=team, actor=actor)
+    clean = handler.check(spec, team=team, actor=actor)
     with transaction.atomic():
         job = Job.objects.create(
             team=team,
             submitted_by=actor,
             kind=kind,
             spec=clean,
+            summary=handler.describe(clean)[:300],
             priority=priority,
             gpus=gpus,
             max_attempts=max_attempts or settings.LEPTON_JOB_MAX_ATTEMPTS,
@@ -117,6 +72,11 @@ def job_submit(
         )
         transaction.on_commit(jobs_place_queued)
     return job
+
+
+def work_request(kind: str, *, actor, team: Team, spec: dict, gpus: int = 0) -> int:
+    """What `apps.core.work.request` runs: an app's own work as a job of its team (returns its id)."""
+    return job_submit(actor=actor, team=team, kind=kind, spec=spec, gpus=gpus, on_behalf_of_app=True).pk
 
 
 def _refuse_what_can_never_fit(team: Team, gpus: int) -> None:
@@ -141,18 +101,18 @@ def _refuse_what_can_never_fit(team: Team, gpus: int) -> None:
 def job_cancel(*, actor, job: Job) -> Job:
     """Queued or scheduled: cancelled at once. Running: the runner stops at its next check (within seconds)."""
     require_role(actor, job.team, Role.MEMBER)
-    if job.status in (S.QUEUED, S.SCHEDULED):
+    if job.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
         try:
-            return job_transition(job, S.CANCELLED, reason=f"cancelled by {actor.username} before it ran")
+            return job_transition(job, JobStatus.CANCELLED, reason=f"cancelled by {actor.username} before it ran")
         except IllegalTransition:
             job.refresh_from_db()  # a worker started it meanwhile
-    if job.status == S.RUNNING:
+    if job.status == JobStatus.RUNNING:
         return _request_cancel(job, actor)
     raise Conflict(f"Job {job.pk} is already {job.status}.")
 
 
 def _request_cancel(job: Job, actor) -> Job:
-    Job.objects.filter(pk=job.pk, status=S.RUNNING, cancel_requested_at__isnull=True).update(
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, cancel_requested_at__isnull=True).update(
         cancel_requested_at=timezone.now(), status_reason=f"cancel requested by {actor.username}"
     )
     job.refresh_from_db()
@@ -160,14 +120,19 @@ def _request_cancel(job: Job, actor) -> Job:
 
 
 def job_retry(*, actor, job: Job) -> Job:
-    """A failed or cancelled job runs again: a new attempt, resuming from its last checkpoint."""
+    """A failed or cancelled job runs again: a new attempt, resuming from its last checkpoint.
+
+    The rows the job was making go back to processing with it (`work_retrying`); an app refuses
+    with a Conflict when the job cannot run again (its upload was deleted when it failed).
+    """
     require_role(actor, job.team, Role.MEMBER)
-    if job.status not in (S.FAILED, S.CANCELLED):
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(f"Job {job.pk} is {job.status}; only failed or cancelled jobs can be retried.")
     with transaction.atomic():
+        work_retrying.send(sender=Job, job_id=job.pk)
         job = job_transition(
             job,
-            S.QUEUED,
+            JobStatus.QUEUED,
             reason=f"retry requested by {actor.username}",
             finished_at=None,
             cancel_requested_at=None,
@@ -178,13 +143,6 @@ def job_retry(*, actor, job: Job) -> Job:
 
 
 # --- the reaper ---------------------------------------------------------------------------------------------
-
-
-def jobs_place_queued() -> int:
-    """Place what fits now (see apps.jobs.scheduler; imported late: it builds on this module)."""
-    from apps.jobs.scheduler import jobs_place_queued as place
-
-    return place()
 
 
 def jobs_reap_stale() -> int:
@@ -201,20 +159,22 @@ def jobs_reap_stale() -> int:
     nodes_mark_silent_offline()
     now = timezone.now()
     handled = 0
-    lost_node = Job.objects.filter(status__in=(S.SCHEDULED, S.RUNNING), node__status=Node.Status.OFFLINE)
+    lost_node = Job.objects.filter(
+        status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING), node__status=Node.Status.OFFLINE
+    )
     for job in lost_node.select_related("node"):
         handled += _requeue_or_fail(job, f"node {job.node.name} went offline ({job.node.status_reason})")
     silent = now - timedelta(seconds=settings.LEPTON_JOB_STALE_SECONDS)
-    for job in Job.objects.filter(status=S.RUNNING, heartbeat_at__lt=silent):
+    for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=silent):
         handled += _requeue_or_fail(
             job, f"no sign of life from attempt {job.attempts} for {settings.LEPTON_JOB_STALE_SECONDS} s"
         )
-    for job in Job.objects.filter(status=S.RUNNING, time_limit_seconds__isnull=False, started_at__isnull=False):
+    for job in Job.objects.filter(status=JobStatus.RUNNING, time_limit_seconds__isnull=False, started_at__isnull=False):
         if (now - job.started_at).total_seconds() > job.time_limit_seconds + 60:
             handled += _fail_over_time(job)
     waiting = now - timedelta(seconds=settings.LEPTON_DISPATCH_TIMEOUT_SECONDS)
-    for job in Job.objects.filter(status=S.SCHEDULED, claimed_at__isnull=True, heartbeat_at__lt=waiting):
-        if Job.objects.filter(pk=job.pk, status=S.SCHEDULED, attempts=job.attempts).update(heartbeat_at=now):
+    for job in Job.objects.filter(status=JobStatus.SCHEDULED, claimed_at__isnull=True, heartbeat_at__lt=waiting):
+        if Job.objects.filter(pk=job.pk, status=JobStatus.SCHEDULED, attempts=job.attempts).update(heartbeat_at=now):
             enqueue_on_commit(RUN_TASK, job.pk, job.attempts, group="jobs", queue=job.node.queue if job.node else None)
             handled += 1
     if handled:
@@ -247,14 +207,14 @@ def _requeue_or_fail(job: Job, why: str) -> int:
         if job.attempts < job.max_attempts:
             job_transition(
                 job,
-                S.QUEUED,
+                JobStatus.QUEUED,
                 attempt=job.attempts,
                 reason=f"worker lost ({why}); the next attempt resumes from the last checkpoint",
             )
         else:
             job_transition(
                 job,
-                S.FAILED,
+                JobStatus.FAILED,
                 attempt=job.attempts,
                 reason=f"worker lost ({why}); gave up after {job.attempts} attempt(s)",
             )
@@ -267,7 +227,10 @@ def _requeue_or_fail(job: Job, why: str) -> int:
 def _fail_over_time(job: Job) -> int:
     try:
         job_transition(
-            job, S.FAILED, attempt=job.attempts, reason=f"stopped: over its time limit of {job.time_limit_seconds} s"
+            job,
+            JobStatus.FAILED,
+            attempt=job.attempts,
+            reason=f"stopped: over its time limit of {job.time_limit_seconds} s",
         )
     except IllegalTransition:
         return 0

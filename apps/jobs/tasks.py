@@ -1,6 +1,6 @@
-"""What the workers run for jobs."""
+"""What the workers run for jobs: one attempt of a job, and the engine's periodic housekeeping."""
 
-from apps.jobs import runner, services
+from apps.jobs import runner, scheduler, services
 
 
 def run_job(job_id: int, attempt: int) -> None:
@@ -8,7 +8,7 @@ def run_job(job_id: int, attempt: int) -> None:
 
 
 def place_queued_jobs() -> int:
-    return services.jobs_place_queued()
+    return scheduler.jobs_place_queued()
 
 
 def reap_stale_jobs() -> int:

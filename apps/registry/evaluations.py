@@ -7,15 +7,16 @@ FLOPs per sample (torch's FlopCounterMode), latency at batch 1 and throughput at
 on the device the worker picked at run time (recorded beside the figures).
 """
 
+from collections.abc import Callable
+
 import torch
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.accounts.services import require_role
-from apps.core.errors import ApplicationError
-from apps.core.leases import LeasedRunner
+from apps.core import work
+from apps.core.errors import ApplicationError, Conflict
 from apps.core.storage import local_path
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import version_splits
@@ -26,14 +27,10 @@ from apps.registry.measure import (
     flops_per_sample,
     latency_per_sample,
     parameter_counts,
-    pick_device,
     throughput,
 )
 from apps.registry.models import Evaluation, ModelVersion
 from apps.registry.weights import load_weights
-
-EVALUATE_TASK = "apps.registry.tasks.evaluate_version"
-EVALUATE = LeasedRunner(Evaluation, EVALUATE_TASK, expected_errors=(ApplicationError,))
 
 
 def check_compatible(version: ModelVersion, dataset_version: DatasetVersion) -> None:
@@ -52,9 +49,19 @@ def check_compatible(version: ModelVersion, dataset_version: DatasetVersion) -> 
         raise ApplicationError(message, fields={"dataset": problems})
 
 
+def evaluation_spec(version: ModelVersion, dataset_version: DatasetVersion) -> dict:
+    """The spec of the `evaluate` job that measures `version` on `dataset_version`."""
+    return {
+        "model": version.model_id,
+        "version": version.number,
+        "dataset": dataset_version.dataset_id,
+        "dataset_version": dataset_version.number,
+    }
+
+
 @transaction.atomic
-def evaluation_request(*, actor, version: ModelVersion, dataset_version: DatasetVersion) -> Evaluation:
-    """Queue (or re-run) the evaluation of `version` on `dataset_version`."""
+def evaluation_request(*, actor, version: ModelVersion, dataset_version: DatasetVersion, gpus: int = 0) -> Evaluation:
+    """Queue (or re-run) the evaluation of `version` on `dataset_version` as an `evaluate` job."""
     require_role(actor, version.model.team, Role.MEMBER)
     if version.status != ModelVersion.Status.READY:
         raise ApplicationError(
@@ -64,57 +71,74 @@ def evaluation_request(*, actor, version: ModelVersion, dataset_version: Dataset
     evaluation = Evaluation.objects.select_for_update().filter(version=version, dataset_version=dataset_version).first()
     if evaluation is not None and evaluation.status == Evaluation.Status.PROCESSING:
         return evaluation  # already on its way
-    evaluation, attempt = _fresh_evaluation(actor, version, dataset_version)
-    EVALUATE.dispatch(evaluation, attempt)
-    return evaluation
+    job_id = work.request(
+        "evaluate", actor=actor, team=version.model.team, spec=evaluation_spec(version, dataset_version), gpus=gpus
+    )
+    return evaluation_start(actor=actor, version=version, dataset_version=dataset_version, job_id=job_id)
 
 
-def _fresh_evaluation(actor, version: ModelVersion, dataset_version: DatasetVersion) -> tuple[Evaluation, int]:
-    """A new run of the (version, dataset version) evaluation row, as the row's next attempt.
+def evaluation_start(
+    *, actor, version: ModelVersion, dataset_version: DatasetVersion, job_id: int | None
+) -> Evaluation:
+    """The (version, dataset version) row, processing for `job_id`: created, or reset for a new run.
 
-    Re-running bumps `attempts` instead of resetting it, so a worker still holding an
-    older attempt of this row can never write into the new run.
+    The row records which job measures it, and only that job's result is stored, so a job
+    of an earlier run still finishing can never write into the new one.
     """
-    now = timezone.now()
     reset = {
         "status": Evaluation.Status.PROCESSING,
         "error": "",
-        "progress": 0.0,
-        "progress_message": "",
         "finished_at": None,
-        "claimed_at": None,
-        "heartbeat_at": now,
+        "produced_by_job": job_id,
         "requested_by": actor,
-        "created_at": now,
+        "created_at": timezone.now(),
     }
-    existing = Evaluation.objects.select_for_update().filter(version=version, dataset_version=dataset_version).first()
-    if existing is None:
-        return Evaluation.objects.create(version=version, dataset_version=dataset_version, attempts=1, **reset), 1
-    Evaluation.objects.filter(pk=existing.pk).update(attempts=F("attempts") + 1, **reset)
-    existing.refresh_from_db()
-    return existing, existing.attempts
+    evaluation, _ = Evaluation.objects.update_or_create(
+        version=version, dataset_version=dataset_version, defaults=reset
+    )
+    return evaluation
 
 
-def evaluate_now(*, actor, version: ModelVersion, dataset_version: DatasetVersion) -> Evaluation:
-    """Measure in this process (a job's worker already), recording the usual Evaluation row."""
+def evaluate_now(
+    *,
+    actor,
+    version: ModelVersion,
+    dataset_version: DatasetVersion,
+    job_id: int | None,  # None: measured outside any job (tests, scripts)
+    device: torch.device,
+    report: Callable[[float, str], None] = lambda fraction, message: None,
+    fence: Callable[[], None] = lambda: None,
+) -> Evaluation:
+    """Measure in this process (a job's worker), recording the usual Evaluation row as that job's.
+
+    An earlier attempt of the same job that already stored it is not repeated.
+    """
     check_compatible(version, dataset_version)
+    done = Evaluation.objects.filter(
+        version=version, dataset_version=dataset_version, produced_by_job=job_id, status=Evaluation.Status.READY
+    ).first()
+    if done is not None:
+        return done
     with transaction.atomic():
-        evaluation, attempt = _fresh_evaluation(actor, version, dataset_version)
-    evaluation_run(evaluation.pk, attempt)
+        fence()  # a stale attempt must not take the row over from the run that owns it now
+        evaluation = evaluation_start(actor=actor, version=version, dataset_version=dataset_version, job_id=job_id)
+    figures = measure(version, dataset_version, device=device, report=report)
+    with transaction.atomic():
+        fence()
+        stored = Evaluation.objects.filter(
+            pk=evaluation.pk, produced_by_job=job_id, status=Evaluation.Status.PROCESSING
+        ).update(status=Evaluation.Status.READY, finished_at=timezone.now(), **figures)
+        if not stored:
+            raise Conflict(f"the evaluation of {version} on {dataset_version} was re-requested or deleted meanwhile.")
     evaluation.refresh_from_db()
     return evaluation
 
 
-def evaluation_run(evaluation_id: int, attempt: int) -> None:
-    EVALUATE.run(evaluation_id, attempt, lambda evaluation, report: _evaluate(evaluation, attempt, report))
-
-
-def _evaluate(evaluation: Evaluation, attempt: int, report) -> None:
-    version, dataset_version = evaluation.version, evaluation.dataset_version
+def measure(version: ModelVersion, dataset_version: DatasetVersion, *, device: torch.device, report) -> dict:
+    """Every figure of an evaluation, measured on the stored artifact on `device`."""
     module = version_module(version)
     _, _, test = version_splits(dataset_version)
     features, labels = test.tensors()
-    device = pick_device()
     report(0.05, f"evaluating {len(labels):,} test samples on {device.type}")
     metrics = evaluate_classifier(
         module,
@@ -129,21 +153,16 @@ def _evaluate(evaluation: Evaluation, attempt: int, report) -> None:
     module = module.to(device)
     artifact = local_path(version.artifact)
     total, nonzero = parameter_counts(load_weights(artifact))
-    EVALUATE.complete(
-        evaluation.pk,
-        attempt,
-        accuracy=metrics["accuracy"],
-        loss=metrics["loss"],
-        macro_f1=metrics["macro_f1"],
-        confusion_matrix=metrics["confusion_matrix"],
-        sample_count=metrics["sample_count"],
-        parameter_count=total,
-        nonzero_parameters=nonzero,
-        artifact_bytes=artifact.stat().st_size,
-        flops_per_sample=flops_per_sample(version_module(version, computing_as_stored=False), shape),
-        latency_ms=1000 * latency_per_sample(module.to(device), shape, device=device),
-        throughput=throughput(module, shape, device=device),
-        device=describe_device(device),
-    )
+    figures = {
+        **{key: metrics[key] for key in ("accuracy", "loss", "macro_f1", "confusion_matrix", "sample_count")},
+        "parameter_count": total,
+        "nonzero_parameters": nonzero,
+        "artifact_bytes": artifact.stat().st_size,
+        "flops_per_sample": flops_per_sample(version_module(version, computing_as_stored=False), shape),
+        "latency_ms": 1000 * latency_per_sample(module, shape, device=device),
+        "throughput": throughput(module, shape, device=device),
+        "device": describe_device(device),
+    }
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    return figures

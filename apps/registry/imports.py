@@ -6,15 +6,16 @@ it runs. Whatever the upload's format, the stored artifact is Lepton's safetenso
 """
 
 import uuid
+from collections.abc import Callable
 
 import torch
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import UsageRecord
 from apps.accounts.quotas import check_quota, usage_record
 from apps.core.digests import file_sha256
-from apps.core.errors import QuotaExceeded
-from apps.core.leases import LeasedRunner
+from apps.core.errors import ApplicationError, Conflict
 from apps.core.storage import delete_stored, local_path, scratch_path, store_file
 from apps.datasets.models import DatasetVersion
 from apps.registry.measure import parameter_counts
@@ -22,28 +23,9 @@ from apps.registry.models import ModelVersion
 from apps.registry.rebuild import expected_shapes, shape_problems
 from apps.registry.weights import WeightsFileError, load_weights, save_weights
 
-IMPORT_TASK = "apps.registry.tasks.import_version"
 
-
-class WeightsRefused(Exception):
+class WeightsRefused(ApplicationError):
     """Uploaded weights that cannot become a version; the message is shown as is."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def _delete_upload(version: ModelVersion) -> None:
-    delete_stored(version.upload)
-
-
-IMPORT = LeasedRunner(
-    ModelVersion,
-    IMPORT_TASK,
-    expected_errors=(WeightsRefused, QuotaExceeded),
-    on_fail=_delete_upload,
-    fields_on_fail={"upload": ""},
-)
 
 
 def expected_for(spec: dict, dataset_version: DatasetVersion) -> dict[str, list[int]]:
@@ -89,38 +71,54 @@ def _check(version: ModelVersion, state: dict) -> None:
         raise WeightsRefused(f"file: the weights do not match the architecture: {'; '.join(problems[:5])}")
 
 
-def version_import(version_id: int, attempt: int) -> None:
-    IMPORT.run(version_id, attempt, lambda version, report: _import(version, attempt, report))
+def version_import(
+    version: ModelVersion,
+    *,
+    report: Callable[[float, str], None] = lambda fraction, message: None,
+    fence: Callable[[], None] = lambda: None,
+) -> ModelVersion:
+    """Read the upload, check it against the architecture and store it as the version (the import job runs this).
 
-
-def _import(version: ModelVersion, attempt: int, report) -> None:
+    A version no longer processing was finished by an earlier attempt: nothing to do. `fence`
+    runs inside the transaction that stores the result (the job's lease check).
+    """
+    if version.status != ModelVersion.Status.PROCESSING:
+        return version
     state = _read(version)
     report(0.5, "read the weights")
     _check(version, state)
-    team = version.model.team
     with scratch_path(".safetensors") as out:
         size = save_weights(out, state)
-        digest, (total, nonzero) = file_sha256(out), parameter_counts(state)
-        name = f"models/{team.pk}/{version.model_id}/v{version.number}-{uuid.uuid4().hex[:8]}.safetensors"
-        stored = []
-        try:
-            with transaction.atomic():
-                check_quota(team, storage_bytes=size)
-                stored.append(store_file(out, name))
-                IMPORT.complete(
-                    version.pk,
-                    attempt,
-                    artifact=name,
-                    bytes=size,
-                    sha256=digest,
-                    parameter_count=total,
-                    nonzero_parameters=nonzero,
-                    upload="",
-                )
-                usage_record(
-                    team=team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"model_version:{version.pk}"
-                )
-        except Exception:
-            delete_stored(*stored)
-            raise
-    _delete_upload(version)
+        _store_imported(version, out, size, parameter_counts(state), fence)
+    delete_stored(version.upload)
+    version.refresh_from_db()
+    return version
+
+
+def _store_imported(version: ModelVersion, out, size: int, counts: tuple[int, int], fence) -> None:
+    """Store the file first, then lock the quota, check and record: no lock is held across file I/O."""
+    team = version.model.team
+    digest = file_sha256(out)
+    name = store_file(out, f"models/{team.pk}/{version.model_id}/v{version.number}-{uuid.uuid4().hex[:8]}.safetensors")
+    try:
+        with transaction.atomic():
+            fence()
+            check_quota(team, storage_bytes=size)
+            updated = ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROCESSING).update(
+                status=ModelVersion.Status.READY,
+                finished_at=timezone.now(),
+                artifact=name,
+                bytes=size,
+                sha256=digest,
+                parameter_count=counts[0],
+                nonzero_parameters=counts[1],
+                upload="",
+            )
+            if not updated:
+                raise Conflict(f"{version} was deleted or failed while it was being imported.")
+            usage_record(
+                team=team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"model_version:{version.pk}"
+            )
+    except Exception:
+        delete_stored(name)
+        raise

@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Team
-from apps.core.models import BackgroundWork
+from apps.core.models import WorkResult
 from apps.datasets.models import Dataset, DatasetVersion, Task
 
 
@@ -35,7 +35,7 @@ class VersionSource(models.TextChoices):
     COMPRESS = "compress", "Compressed"
 
 
-class ModelVersion(BackgroundWork):
+class ModelVersion(WorkResult):
     """One immutable version: everything needed to rebuild its module, and its stored weights.
 
     `spec` + `input_shape` + `num_classes` build the architecture; `transforms` (in order)
@@ -57,7 +57,6 @@ class ModelVersion(BackgroundWork):
     trained_on = models.ForeignKey(
         DatasetVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="model_versions"
     )
-    produced_by_job = models.PositiveBigIntegerField(null=True, blank=True, help_text="Id of the job that made it.")
     upload = models.CharField(max_length=255, blank=True, help_text="The raw upload, until it is imported.")
     upload_format = models.CharField(max_length=20, blank=True)
     artifact = models.CharField(max_length=255, blank=True)
@@ -108,7 +107,7 @@ class AliasMove(models.Model):
         return f"{self.alias}: v{self.from_version.number if self.from_version else '-'} -> v{self.to_version.number}"
 
 
-class Evaluation(BackgroundWork):
+class Evaluation(WorkResult):
     """Measurements of one version on one dataset version's test split, taken by a worker."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
@@ -135,7 +134,7 @@ class Evaluation(BackgroundWork):
         ]
 
 
-class ModelExport(BackgroundWork):
+class ModelExport(WorkResult):
     """The version in another format (ONNX), checked against torch by running it."""
 
     class Format(models.TextChoices):

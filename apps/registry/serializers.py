@@ -3,17 +3,20 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from apps.core.api.work import WorkFieldsMixin, WorkListSerializer
+from apps.core.work import attach_states
 from apps.datasets.models import Task
 from apps.registry.models import Alias, AliasMove, Evaluation, Model, ModelExport, ModelVersion
 
 
-class EvaluationSerializer(serializers.ModelSerializer):
+class EvaluationSerializer(WorkFieldsMixin, serializers.ModelSerializer):
     dataset = serializers.IntegerField(source="dataset_version.dataset_id", read_only=True)
     dataset_name = serializers.CharField(source="dataset_version.dataset.name", read_only=True)
     dataset_version = serializers.IntegerField(source="dataset_version.number", read_only=True)
 
     class Meta:
         model = Evaluation
+        list_serializer_class = WorkListSerializer
         fields = [
             "id",
             "dataset",
@@ -21,8 +24,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "dataset_version",
             "status",
             "error",
-            "progress",
-            "progress_message",
+            *WorkFieldsMixin.WORK_FIELDS,
             "accuracy",
             "loss",
             "macro_f1",
@@ -35,23 +37,23 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "latency_ms",
             "throughput",
             "device",
-            "attempts",
             "created_at",
             "finished_at",
         ]
         read_only_fields = fields
 
 
-class ExportSerializer(serializers.ModelSerializer):
+class ExportSerializer(WorkFieldsMixin, serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelExport
+        list_serializer_class = WorkListSerializer
         fields = [
             "format",
             "status",
             "error",
-            "progress",
+            *WorkFieldsMixin.WORK_FIELDS,
             "bytes",
             "max_abs_diff",
             "created_at",
@@ -67,7 +69,16 @@ class ExportSerializer(serializers.ModelSerializer):
         return reverse("api:model-version-export-download", args=[version.model_id, version.number, export.format])
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
+class VersionListSerializer(WorkListSerializer):
+    """A list of versions: the jobs of the versions and of their evaluations, in one query."""
+
+    def to_representation(self, data):
+        rows = list(data.all() if hasattr(data, "all") else data)
+        attach_states([*rows, *(evaluation for row in rows for evaluation in row.evaluations.all())])
+        return super().to_representation(rows)
+
+
+class ModelVersionSerializer(WorkFieldsMixin, serializers.ModelSerializer):
     parent = serializers.IntegerField(source="parent.number", read_only=True, allow_null=True, default=None)
     trained_on = serializers.SerializerMethodField()
     aliases = serializers.SerializerMethodField()
@@ -77,14 +88,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
+        list_serializer_class = VersionListSerializer
         fields = [
             "number",
             "label",
             "source",
             "status",
             "error",
-            "progress",
-            "progress_message",
+            *WorkFieldsMixin.WORK_FIELDS,
             "spec",
             "input_shape",
             "num_classes",

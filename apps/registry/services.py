@@ -17,13 +17,14 @@ from django.utils import timezone
 from apps.accounts.models import Role, Team, UsageRecord
 from apps.accounts.quotas import check_quota, usage_record
 from apps.accounts.services import require_role
+from apps.core import work
 from apps.core.digests import file_sha256
 from apps.core.errors import ApplicationError, Conflict, PermissionDenied
 from apps.core.storage import delete_stored, scratch_path, store_file
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.registry.architectures import SpecError, validate_spec
 from apps.registry.measure import parameter_counts
-from apps.registry.models import Alias, AliasMove, Model, ModelExport, ModelVersion, VersionSource
+from apps.registry.models import Alias, AliasMove, Evaluation, Model, ModelExport, ModelVersion, VersionSource
 from apps.registry.rebuild import shape_problems
 from apps.registry.weights import WeightsFileError, header_shapes, save_weights
 
@@ -157,8 +158,7 @@ def version_upload(
 
 @transaction.atomic
 def _create_uploaded_version(actor, model, dataset_version, spec, label, stored, fmt, size) -> ModelVersion:
-    from apps.registry.imports import IMPORT
-
+    """The version row, processing, and the `import` job that will check and store its weights."""
     check_quota(model.team, storage_bytes=size)
     version = ModelVersion.objects.create(
         model=model,
@@ -174,10 +174,11 @@ def _create_uploaded_version(actor, model, dataset_version, spec, label, stored,
         upload=stored,
         upload_format=fmt,
         created_by=actor,
-        attempts=1,
-        heartbeat_at=timezone.now(),
     )
-    IMPORT.dispatch(version)
+    version.produced_by_job = work.request(
+        "import", actor=actor, team=model.team, spec={"model": model.pk, "version": version.number}
+    )
+    version.save(update_fields=["produced_by_job"])
     return version
 
 
@@ -257,7 +258,6 @@ def version_from_weights(
             parameter_count=total,
             nonzero_parameters=nonzero,
             status=ModelVersion.Status.READY,
-            progress=1.0,
             finished_at=timezone.now(),
             created_by=actor,
         )
@@ -307,3 +307,34 @@ def alias_set(*, actor, model: Model, name: str, version: ModelVersion) -> Alias
 def alias_delete(*, actor, alias: Alias) -> None:
     require_role(actor, alias.model.team, Role.MEMBER)
     alias.delete()
+
+
+# --- rows made by jobs -----------------------------------------------------------------------------------------
+
+WORK_ROWS = (ModelVersion, Evaluation, ModelExport)
+
+
+def results_end_with_job(sender, *, job_id: int, succeeded: bool, reason: str, **kwargs) -> None:
+    """`work_ended`: what the job left processing fails with its reason (and uploaded weights go)."""
+    why = "its job ended without storing a result" if succeeded else reason or "its job failed"
+    now = timezone.now()
+    for model in WORK_ROWS:
+        unfinished = model.objects.filter(produced_by_job=job_id, status=model.Status.PROCESSING)
+        if model is ModelVersion:
+            uploads = [name for name in unfinished.values_list("upload", flat=True) if name]
+            if uploads:
+                transaction.on_commit(lambda uploads=uploads: delete_stored(*uploads))
+            unfinished.update(status=model.Status.FAILED, error=why, finished_at=now, upload="")
+        else:
+            unfinished.update(status=model.Status.FAILED, error=why, finished_at=now)
+
+
+def results_reopen_with_job(sender, *, job_id: int, **kwargs) -> None:
+    """`work_retrying`: the job's failed evaluations and exports are processing again; an import cannot be."""
+    failed_import = ModelVersion.objects.filter(produced_by_job=job_id, status=ModelVersion.Status.FAILED).first()
+    if failed_import is not None:
+        raise Conflict(f"{failed_import}: its upload was deleted when the import failed; upload the file again.")
+    for model in (Evaluation, ModelExport):
+        model.objects.filter(produced_by_job=job_id, status=model.Status.FAILED).update(
+            status=model.Status.PROCESSING, error="", finished_at=None
+        )

@@ -15,6 +15,7 @@ from apps.core.errors import ApplicationError, NotFound
 from apps.core.middleware import accepts_uploads
 from apps.core.pages import form_errors_text, run_action, run_form_action
 from apps.core.uploads import limit_uploads
+from apps.core.work import attach_states
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import datasets_for_user, version_for_user
 from apps.registry import evaluations, exports, selectors, services
@@ -88,7 +89,7 @@ def model_create(request):
 
 
 def _model_context(request, model):
-    versions = list(selectors.model_versions(model))
+    versions = attach_states(selectors.model_versions(model))
     dataset_versions = list(_ready_dataset_versions(request.user, model))
     upload_form = VersionUploadForm()
     upload_form.set_dataset_versions(dataset_versions)
@@ -197,6 +198,7 @@ def _version_context(request, version):
     evaluate_form.set_dataset_versions(dataset_versions)
     evaluation_list = list(selectors.version_evaluations(version))
     export_list = list(selectors.version_exports(version))
+    attach_states([version, *evaluation_list, *export_list])
     best = max((e for e in evaluation_list if e.status == "ready"), key=lambda e: e.finished_at, default=None)
     return {
         "model": version.model,

@@ -72,3 +72,19 @@ def page(browser_context):
     page.set_default_timeout(15_000)
     page.problems = PageProblems(page)
     return page
+
+
+@pytest.fixture
+def inline_tasks(monkeypatch, settings, world):
+    """Work runs inside the request that queued it (django-q2's sync mode), on a CPU node.
+
+    Every piece of work is a job the scheduler places, so a node must be online; the job's
+    heartbeat thread is off because the job runs in the request's own thread.
+    """
+    from django_q.conf import Conf
+
+    from tests.factories import online_node
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    settings.LEPTON_HEARTBEAT_THREAD = False
+    return online_node("cpu-1", slots=4)

@@ -9,14 +9,6 @@ from tests.datasets.builders import iris_like_rows, write_csv
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-@pytest.fixture
-def inline_tasks(monkeypatch):
-    """Queued tasks run inside the request that queued them (django-q2's sync mode)."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-
-
 def test_upload_a_csv_and_see_its_preview(page, live_server, world, tmp_path, inline_tasks):
     csv = write_csv(tmp_path / "flowers.csv", ["sepal", "petal", "stem", "species"], iris_like_rows(10))
     _log_in(page, live_server.url, "alice")

@@ -4,21 +4,12 @@ import pytest
 
 from apps.experiments.models import Experiment
 from tests.browser.test_smoke import _log_in
-from tests.factories import dataset_with_version, model_with_version, online_node
+from tests.factories import dataset_with_version, model_with_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-@pytest.fixture
-def inline_tasks(monkeypatch, settings):
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
-    settings.LEPTON_HEARTBEAT_THREAD = False
-
-
 def test_a_grid_experiment_from_the_form_to_the_chart_and_a_version(page, live_server, world, inline_tasks):
-    online_node("cpu-1", slots=4)
     iris = dataset_with_version(world.acme, bundled="iris", name="iris")[1]
     model, version, _ = model_with_version(
         world.acme, iris, spec={"family": "mlp", "hidden_sizes": [64]}, name="iris-mlp", creator=world.alice, steps=200

@@ -6,16 +6,9 @@ from apps.registry.architectures import build_model
 from apps.registry.models import Model
 from apps.registry.weights import save_weights
 from tests.browser.test_smoke import _log_in
-from tests.factories import dataset_with_version, online_node
+from tests.factories import dataset_with_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def inline_tasks(monkeypatch):
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", True)
 
 
 def test_create_upload_evaluate_and_export(page, live_server, world, tmp_path, inline_tasks):
@@ -55,8 +48,6 @@ def test_create_upload_evaluate_and_export(page, live_server, world, tmp_path, i
 def test_train_from_the_model_page_and_watch_the_job_page(page, live_server, world, inline_tasks, settings):
     from apps.registry.models import Model
 
-    settings.LEPTON_HEARTBEAT_THREAD = False
-    online_node("cpu-1", slots=2)
     iris = dataset_with_version(world.acme, bundled="iris", name="iris")[1]
     model = Model.objects.create(
         team=world.acme,

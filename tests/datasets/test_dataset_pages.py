@@ -172,10 +172,15 @@ def test_adding_a_version_on_the_detail_page(page_as, world, run_tasks):
 
 
 def test_status_partial_polls_while_processing_and_reloads_when_done(page_as, world):
+    from apps.jobs.models import Job
+
     dataset, version = dataset_with_version(world.acme, bundled="iris", name="iris")
     client = page_as(world.alice)
     url = f"/datasets/{dataset.pk}/versions/1/status/"
-    DatasetVersion.objects.filter(pk=version.pk).update(status="processing", progress=0.42, progress_message="parsing")
+    job = Job.objects.create(
+        team=world.acme, kind="ingest", spec={}, status="running", progress=0.42, progress_step="parsing"
+    )
+    DatasetVersion.objects.filter(pk=version.pk).update(status="processing", produced_by_job=job.pk)
 
     polling = client.get(url, HTTP_HX_REQUEST="true")
     DatasetVersion.objects.filter(pk=version.pk).update(status="ready")
@@ -183,6 +188,8 @@ def test_status_partial_polls_while_processing_and_reloads_when_done(page_as, wo
 
     assert 'hx-trigger="every 1s"' in polling.content.decode()
     assert "42%" in polling.content.decode()
+    assert "parsing" in polling.content.decode()
+    assert f'running by <a href="/jobs/{job.pk}/">job #{job.pk}</a>' in polling.content.decode()
     assert "HX-Refresh" not in polling
     assert finished["HX-Refresh"] == "true"
     assert "hx-trigger" not in finished.content.decode()

@@ -1,9 +1,7 @@
-"""Ingest through a real django-q2 cluster, including one killed in the middle of the work."""
+"""Ingest through real node agents: placed on a node, and requeued on another when its agent is killed mid-work."""
 
 import signal
 import sqlite3
-
-import pytest
 
 from tests.processes import lepton_env, manage, start, stop, wait_until
 
@@ -18,20 +16,25 @@ version = services.version_bundled(actor=user, dataset=dataset, name="synthetic"
 print(version.pk)
 """
 
-STATE = "SELECT status, attempts, claimed_at, progress, error, sample_count FROM datasets_datasetversion WHERE id = ?"
+STATE = """
+SELECT v.status, v.error, v.sample_count, j.status, j.attempts, j.claimed_at, n.name
+FROM datasets_datasetversion v JOIN jobs_job j ON j.id = v.produced_by_job LEFT JOIN nodes_node n ON n.id = j.node_id
+WHERE v.id = ?
+"""
 
 
 def _state(env, pk) -> dict:
-    """Read the row straight from the SQLite file (no Django start-up per poll)."""
+    """Read the rows straight from the SQLite file (no Django start-up per poll)."""
     with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///"), timeout=20) as db:
-        status, attempts, claimed_at, progress, error, samples = db.execute(STATE, (pk,)).fetchone()
+        status, error, samples, job_status, attempts, claimed_at, node = db.execute(STATE, (pk,)).fetchone()
     return {
         "status": status,
-        "attempts": attempts,
-        "claimed": claimed_at is not None,
-        "progress": progress,
         "error": error,
         "samples": samples,
+        "job": job_status,
+        "attempts": attempts,
+        "claimed": claimed_at is not None,
+        "node": node,
     }
 
 
@@ -39,37 +42,64 @@ def _create(env, params) -> int:
     return int(manage(env, "shell", "-c", SETUP.format(params=params)).strip().splitlines()[-1])
 
 
-@pytest.fixture
-def env(tmp_path):
-    return lepton_env(tmp_path, LEPTON_WORK_STALE_SECONDS="2", LEPTON_WORKERS="1")
+def _finished(env, pk):
+    state = _state(env, pk)
+    return state if state["status"] != "processing" else None
 
 
-def test_a_real_worker_ingests_a_version(env):
+def test_a_node_agent_ingests_a_version_as_a_job(tmp_path):
+    env = lepton_env(tmp_path, LEPTON_WORKERS="1")
     pk = _create(env, {"samples": 2000, "features": 10})
-    cluster = start(env, "qcluster")
+    agent = start(env, "node_agent", "--name", "solo")
     try:
-        state = wait_until(lambda: (s := _state(env, pk))["status"] != "processing" and s, seconds=60, what="ingest")
+        state = wait_until(lambda: _finished(env, pk), seconds=90, what="ingest")
     finally:
-        stop(cluster)
-    assert state == {"status": "ready", "attempts": 1, "claimed": True, "progress": 1.0, "error": "", "samples": 2000}
+        stop(agent, signal.SIGTERM)
+    assert state == {
+        "status": "ready",
+        "error": "",
+        "samples": 2000,
+        "job": "succeeded",
+        "attempts": 1,
+        "claimed": True,
+        "node": "solo",
+    }
 
 
-def test_a_worker_killed_mid_ingest_is_replaced_and_the_version_still_lands(env):
+def test_killing_the_node_agent_mid_ingest_requeues_it_and_it_finishes_on_another_node(tmp_path):
+    env = lepton_env(
+        tmp_path,
+        LEPTON_WORKERS="1",
+        LEPTON_NODE_HEARTBEAT_SECONDS="1",
+        LEPTON_NODE_STALE_SECONDS="3",
+        LEPTON_JOB_STALE_SECONDS="3",
+        LEPTON_HEARTBEAT_SECONDS="1",
+    )
     pk = _create(env, {"samples": 3_000_000, "features": 40})  # big enough to take seconds
-    cluster = start(env, "qcluster")
-    wait_until(lambda: _state(env, pk)["claimed"], seconds=60, what="the worker claiming the ingest")
-    stop(cluster, signal.SIGKILL)  # the whole cluster dies at once, mid-work
+    first = start(env, "node_agent", "--name", "first")
+    wait_until(lambda: _state(env, pk)["claimed"], seconds=90, what="the first node's worker taking the ingest")
+    stop(first, signal.SIGKILL)  # the agent and its workers die at once, mid-work
 
     killed = _state(env, pk)
-    assert (killed["status"], killed["attempts"]) == ("processing", 1)
-
-    cluster = start(env, "qcluster")  # its scheduler runs the reaper every minute; run it now
+    assert (killed["status"], killed["job"], killed["attempts"], killed["node"]) == (
+        "processing",
+        "running",
+        1,
+        "first",
+    )
+    second = start(env, "node_agent", "--name", "second")  # its heartbeats notice the silent node
     try:
-        wait_until(lambda: manage(env, "shell", "-c", REAP).strip().endswith("1"), seconds=30, what="the reaper")
-        state = wait_until(lambda: (s := _state(env, pk))["status"] != "processing" and s, seconds=120, what="retry")
+        state = wait_until(lambda: _finished(env, pk), seconds=180, what="the ingest on the second node")
     finally:
-        stop(cluster)
-    assert (state["status"], state["attempts"], state["samples"]) == ("ready", 2, 3_000_000)
+        stop(second, signal.SIGTERM)
+    assert (state["status"], state["samples"]) == ("ready", 3_000_000), (state, _log(env, pk))
+    assert (state["job"], state["attempts"], state["node"]) == ("succeeded", 2, "second")
 
 
-REAP = "from apps.datasets.services import versions_reap_stale; print(versions_reap_stale())"
+def _log(env, pk) -> list[str]:
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///"), timeout=20) as db:
+        query = (
+            "SELECT l.message FROM jobs_joblogline l JOIN datasets_datasetversion v ON v.produced_by_job = l.job_id "
+            "WHERE v.id = ? ORDER BY l.id"
+        )
+        return [row[0] for row in db.execute(query, (pk,))]

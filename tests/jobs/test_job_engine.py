@@ -7,12 +7,12 @@ import torch
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, NotFound
-from apps.core.leases import LeaseLost, lease_write
 from apps.core.storage import local_path
 from apps.jobs import runner, services
-from apps.jobs.kinds import KINDS, register_kind
+from apps.jobs.kinds import KINDS, JobFailed, register_kind
 from apps.jobs.models import Job, JobEpoch, JobLogLine
-from apps.jobs.services import IllegalTransition, job_submit, job_transition
+from apps.jobs.services import job_submit
+from apps.jobs.transitions import IllegalTransition, LeaseLost, job_transition, lease_write
 from apps.registry.models import Model
 from apps.registry.weights import load_weights
 from tests.factories import dataset_with_version
@@ -178,7 +178,7 @@ def test_a_job_that_crashes_every_time_fails_after_max_attempts(world, kind, run
 
 def test_a_bad_input_failure_is_not_retried(world, kind, run_tasks):
     def refuse(context):
-        raise runner.JobFailed("the dataset has no test split")
+        raise JobFailed("the dataset has no test split")
 
     with run_tasks():
         job = _submit(world, kind(refuse))
@@ -206,7 +206,7 @@ def test_a_stale_workers_late_writes_are_rejected(world, kind):
     Job.objects.filter(pk=job.pk).update(status="running", attempts=2)
 
     with pytest.raises(LeaseLost):
-        lease_write(Job, job.pk, attempt=1, active=Job.RUNNING, progress=0.99)
+        lease_write(job.pk, 1, progress=0.99)
     assert Job.objects.get(pk=job.pk).progress == 0.0
 
 
@@ -268,7 +268,7 @@ def test_retry_makes_a_new_attempt_of_a_failed_job(world, kind, run_tasks):
     def flaky(context):
         error = next(outcomes)
         if error:
-            raise runner.JobFailed("flaky")
+            raise JobFailed("flaky")
         return {"ok": True}
 
     with run_tasks():

@@ -20,8 +20,8 @@ for slug, gpus in {quotas}.items():
     TeamQuota.objects.filter(team=team).update(max_concurrent_gpus=gpus, max_running_jobs=4)
     dataset = datasets.dataset_create(actor=user, team=team, name="iris", task="tabular_classification")
     version = DatasetVersion.objects.create(dataset=dataset, number=1, source_format="bundled", source_name="iris",
-                                            source_options={{"name": "iris", "params": {{}}, "seed": 0}}, attempts=1)
-    datasets.version_ingest(version.pk, 1)
+                                            source_options={{"name": "iris", "params": {{}}, "seed": 0}})
+    datasets.version_ingest(version)
     model_create(actor=user, team=team, name="mlp", task="tabular_classification",
                  architecture={{"family": "mlp", "hidden_sizes": {hidden}}}, dataset=dataset)
 """

@@ -9,6 +9,7 @@ from apps.accounts.models import TeamQuota
 from apps.jobs import scheduler, services
 from apps.jobs.kinds import KINDS, register_kind
 from apps.jobs.models import GpuLease, Job
+from apps.jobs.transitions import job_transition
 from apps.nodes.models import Node
 from apps.nodes.services import node_drain
 from tests.factories import TeamFactory, member, online_node
@@ -80,8 +81,8 @@ def test_the_team_quota_holds_placement_back_and_says_so(world, queued):
     second.refresh_from_db()
     assert second.status == "queued"
     assert second.status_reason == "waiting: team quota: 1 of 1 GPUs in use; this needs 1 more"
-    services.job_transition(first, "running")
-    services.job_transition(first, "succeeded")  # releases its GPU
+    job_transition(first, "running")
+    job_transition(first, "succeeded")  # releases its GPU
     scheduler.jobs_place_queued()
     second.refresh_from_db()
     assert second.status == "scheduled"

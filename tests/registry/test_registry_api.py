@@ -136,12 +136,13 @@ def test_versions_list_queries_do_not_grow(api_as, world, iris, tmp_path, run_ta
     client = api_as(world.alice)
     data = _safetensors_bytes(tmp_path, module.state_dict())
 
-    def add():
-        for _ in range(4):
+    def add(count=4):
+        for _ in range(count):
             with run_tasks():
                 _upload(client, model, iris, "w.safetensors", data)
 
-    assert_queries_constant(lambda: client.get(f"{MODELS}{model.pk}/versions/"), add, at_most=8)
+    add(1)  # imported versions have their jobs: looked up in one query for the page
+    assert_queries_constant(lambda: client.get(f"{MODELS}{model.pk}/versions/"), add, at_most=9)
 
 
 # --- uploads ----------------------------------------------------------------------------------------
@@ -453,46 +454,63 @@ def test_a_dataset_that_model_versions_came_from_cannot_be_deleted(api_as, world
     assert Dataset.objects.filter(pk=iris.dataset_id).exists()
 
 
-def test_a_rerun_evaluation_cannot_be_overwritten_by_the_previous_runs_worker(world, iris, settings):
-    from apps.core.leases import LeaseLost
-    from apps.registry.evaluations import EVALUATE, evaluation_request, evaluation_run
+def test_a_rerun_evaluation_cannot_be_taken_over_by_the_previous_runs_job(world, iris, run_tasks):
+    from apps.jobs.models import Job
+    from apps.jobs.services import job_cancel
+    from apps.jobs.transitions import LeaseLost, lease_write
+    from apps.registry.evaluations import evaluate_now, evaluation_request
     from apps.registry.models import Evaluation
 
     model, version, _ = model_with_version(world.acme, iris, name="m", steps=1)
     first = evaluation_request(actor=world.bob, version=version, dataset_version=iris)
-    Evaluation.objects.filter(pk=first.pk).update(status="failed")  # e.g. the reaper gave up on attempt 1
+    job_cancel(actor=world.bob, job=Job.objects.get(pk=first.produced_by_job))
+    first.refresh_from_db()
+    assert (first.status, first.error) == ("failed", "cancelled by bob before it ran")
     again = evaluation_request(actor=world.bob, version=version, dataset_version=iris)
+    assert again.pk == first.pk
+    assert again.produced_by_job != first.produced_by_job
 
-    assert (again.pk, again.attempts) == (first.pk, 2)
-    with pytest.raises(LeaseLost):
-        EVALUATE.write(first.pk, 1, error="worker A crashed long ago")  # attempt 1's late write
-    evaluation_run(again.pk, 2)
+    with pytest.raises(LeaseLost):  # the first run's worker wakes up late
+        evaluate_now(
+            actor=world.bob,
+            version=version,
+            dataset_version=iris,
+            job_id=first.produced_by_job,
+            device=torch.device("cpu"),
+            fence=lambda: lease_write(first.produced_by_job, 1),
+        )
+    assert Evaluation.objects.get(pk=again.pk).produced_by_job == again.produced_by_job
+    with run_tasks():
+        from apps.jobs.scheduler import jobs_place_queued
+
+        jobs_place_queued()
     assert Evaluation.objects.get(pk=again.pk).status == "ready"
 
 
-def test_the_registry_reaper_redispatches_silent_work_and_fails_it_after_the_last_attempt(world, iris, settings):
+def test_a_silent_evaluation_is_requeued_by_the_jobs_reaper_and_fails_with_the_reason_after_the_last_attempt(
+    world, iris, settings
+):
     from django.utils import timezone
 
+    from apps.jobs.models import Job
+    from apps.jobs.services import jobs_reap_stale
     from apps.registry.evaluations import evaluation_request
     from apps.registry.models import Evaluation
-    from apps.registry.tasks import reap_stale_work
 
     model, version, _ = model_with_version(world.acme, iris, name="m", steps=1)
     evaluation = evaluation_request(actor=world.bob, version=version, dataset_version=iris)
-    silent = timezone.now() - timezone.timedelta(seconds=settings.LEPTON_WORK_STALE_SECONDS + 1)
-    Evaluation.objects.filter(pk=evaluation.pk).update(claimed_at=silent, heartbeat_at=silent)
+    silent = timezone.now() - timezone.timedelta(seconds=settings.LEPTON_JOB_STALE_SECONDS + 1)
+    job = Job.objects.filter(pk=evaluation.produced_by_job)
+    job.update(status="running", attempts=1, claimed_at=silent, heartbeat_at=silent)
 
-    assert reap_stale_work() == 1
-    evaluation.refresh_from_db()
-    assert (evaluation.status, evaluation.attempts, evaluation.claimed_at) == ("processing", 2, None)
+    assert jobs_reap_stale() == 1
+    assert Evaluation.objects.get(pk=evaluation.pk).status == "processing"  # queued again, not failed
 
-    Evaluation.objects.filter(pk=evaluation.pk).update(
-        attempts=settings.LEPTON_WORK_MAX_ATTEMPTS, claimed_at=silent, heartbeat_at=silent
-    )
-    reap_stale_work()
+    job.update(status="running", attempts=3, claimed_at=silent, heartbeat_at=silent)
+    jobs_reap_stale()
     evaluation.refresh_from_db()
     assert evaluation.status == "failed"
-    assert evaluation.error.startswith("stopped: no worker finished it")
+    assert evaluation.error.startswith("worker lost (no sign of life from attempt 3")
 
 
 @pytest.mark.parametrize("name", ["prodü", "²", "-lead", "a" * 51, "with space"])

@@ -137,7 +137,7 @@ def test_upload_from_the_page_goes_to_a_worker(page_as, world, iris, run_tasks):
 def test_versions_partial_polls_while_importing_and_reloads_when_done(page_as, world, iris):
     model, version, _ = model_with_version(world.acme, iris, name="m", steps=1)
     client = page_as(world.bob)
-    ModelVersion.objects.filter(pk=version.pk).update(status="processing", progress=0.5)
+    ModelVersion.objects.filter(pk=version.pk).update(status="processing")
 
     polling = client.get(f"/models/{model.pk}/versions-table/", HTTP_HX_REQUEST="true")
     ModelVersion.objects.filter(pk=version.pk).update(status="ready")
@@ -195,12 +195,14 @@ def test_work_partial_polls_while_an_evaluation_runs(page_as, world, iris):
     from apps.registry.evaluations import evaluation_request
 
     model, version, _ = model_with_version(world.acme, iris, name="m", steps=1)
-    evaluation_request(actor=world.bob, version=version, dataset_version=iris)  # no worker runs
+    evaluation = evaluation_request(actor=world.bob, version=version, dataset_version=iris)  # no worker runs
 
     html = page_as(world.bob).get(f"/models/{model.pk}/versions/1/work/", HTTP_HX_REQUEST="true").content.decode()
 
     assert 'hx-trigger="every 1s"' in html
-    assert "waiting for a worker" in html
+    assert "waiting to be placed" in html  # the evaluate job's own words
+    job = evaluation.produced_by_job
+    assert f'queued by <a href="/jobs/{job}/">job #{job}</a>' in html
 
 
 def test_delete_a_model_from_the_page(page_as, world, iris, run_tasks):

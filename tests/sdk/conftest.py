@@ -17,8 +17,9 @@ def _inline_work(monkeypatch, settings):
     settings.LEPTON_HEARTBEAT_THREAD = False
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cpu_node(db):
+    """Every piece of work (an upload's ingest too) is a job: a node to place it on."""
     return online_node("cpu-1", slots=4)
 
 

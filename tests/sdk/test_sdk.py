@@ -131,7 +131,7 @@ def test_errors_are_typed_and_carry_the_apis_message(sdk_as, world, live_server,
         sdk_as(world.vera).models.create("v", arch={"family": "mlp"}, dataset=iris.dataset_id)
     with pytest.raises(la.BadRequest) as caught:
         bob.models.get(model.pk).train(iris.dataset_id, epochs=0)
-    assert caught.value.fields == {"spec.epochs": ["must be from 1 to 1000"]}
+    assert caught.value.fields == {"spec.epochs": ["must be from 1 to 1000; got 0"]}  # from the train declaration
     assert caught.value.status == 400
     deployment = bob.models.get(model.pk).version(1).deploy("iris")
     with pytest.raises(la.BadRequest, match=r"inputs: each sample must have shape \[4\]; got \[2\]") as caught:
@@ -158,10 +158,11 @@ def test_throttled_requests_say_when_to_come_back(sdk_as, world, settings):
     assert 0 < caught.value.retry_after <= 60
 
 
-def test_cancel_a_queued_job_and_wait_raises_job_failed(sdk_as, world):
+def test_cancel_a_queued_job_and_wait_raises_job_failed(sdk_as, world, cpu_node):
     """No node is online, so the job stays queued until it is cancelled."""
     from tests.factories import dataset_with_version
 
+    cpu_node.delete()
     iris = dataset_with_version(world.acme, bundled="iris", name="iris")[1]
     model_with_version(world.acme, iris, name="iris-mlp", creator=world.bob)
     client = sdk_as(world.bob)

@@ -1,31 +1,57 @@
-"""The job kinds' registry: each kind says how to validate its spec and how to run it.
+"""The job kinds' registry: each kind declares its spec, how to check its references and how to run it.
 
 The engine (services, runner, scheduler) only looks kinds up here; it imports no kind's
-code. Kinds register from their app's `ready()`.
+code. Kinds register from their app's `ready()`. A kind's `params` is the one declaration of
+its spec (types, ranges, defaults, help): the service checks with it, and the API serializer,
+the forms and the published schema are derived from it (apps.core.params).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from apps.core.errors import ApplicationError
+from apps.core.params import Params
+
+
+class JobFailed(Exception):
+    """Raised by a kind for a failure another attempt would not fix (bad input); the job fails at once."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
 
 @dataclass(frozen=True)
 class KindHandler:
     name: str
-    validate: Callable  # (spec: dict, *, team, actor) -> normalized spec; raises ApplicationError
+    params: Params  # the spec's declaration
+    validate: Callable  # (clean spec, *, team, actor) -> spec with its references checked; raises ApplicationError
     run: Callable  # (context: JobContext) -> result links (dict)
     describe: Callable = lambda spec: ""  # a one-line summary for lists
+    started_by: str = ""  # set for kinds only their own app starts (through apps.core.work): where from
+
+    def check(self, spec, *, team, actor) -> dict:
+        """The spec checked against the declaration, then its references against the team."""
+        return self.validate(self.params.clean(spec, prefix="spec."), team=team, actor=actor)
 
 
 KINDS: dict[str, KindHandler] = {}
 
 
-def register_kind(name: str, *, validate: Callable, run: Callable, describe: Callable | None = None) -> None:
-    KINDS[name] = KindHandler(name, validate, run, describe or (lambda spec: ""))
+def register_kind(
+    name: str,
+    *,
+    validate: Callable,
+    run: Callable,
+    params: Params | None = None,
+    describe: Callable | None = None,
+    started_by: str = "",
+) -> None:
+    """Register (or, in tests, replace) a kind; without `params` its spec takes no parameters."""
+    KINDS[name] = KindHandler(name, params or Params(), validate, run, describe or (lambda spec: ""), started_by)
 
 
 def kind_handler(name: str) -> KindHandler:
-    from apps.core.errors import ApplicationError
-
     if name not in KINDS:
         available = ", ".join(sorted(KINDS)) or "none"
         raise ApplicationError(

@@ -1,38 +1,57 @@
-"""The `evaluate` kind: measure a version on a dataset version, as a scheduled job.
+"""The `evaluate` kind: measure a version on a dataset version's test split, placed like any job.
 
-Spec: {"model": id, "version": n, "dataset": id, "dataset_version": n (default latest ready)}.
-Useful where measurements must run on a particular (GPU) node under the team's quotas.
+What the version page's Evaluate button, `POST .../evaluations/` and an experiment's baseline
+start. It asks for no GPU unless the submitter gives it one (an evaluation of a GPU model on a
+GPU node); the figures are measured on the device the job was given.
 """
 
-from apps.core.errors import ApplicationError
+from apps.core.params import Param, Params
 from apps.datasets.models import DatasetVersion
 from apps.jobs.kinds import register_kind
-from apps.jobs.kinds.train import _dataset_version, _model
+from apps.jobs.kinds.references import (
+    DATASET,
+    DATASET_VERSION,
+    MODEL,
+    dataset_version_name,
+    model_dataset_version,
+    model_version_name,
+    ready_version,
+    team_model,
+)
 from apps.registry.evaluations import check_compatible, evaluate_now
 from apps.registry.models import Model
 
+EVALUATE_PARAMS = Params(
+    MODEL,
+    Param("version", int, low=1, help="The version number to measure."),
+    DATASET,
+    DATASET_VERSION,
+)
+
 
 def validate(spec: dict, *, team, actor) -> dict:
-    model = _model(spec, team)
-    version = model.versions.filter(number=spec.get("version"), status="ready").first()
-    if version is None:
-        raise ApplicationError("spec.version: no such ready version.", fields={"spec.version": ["Not found."]})
-    dataset_version = _dataset_version(spec, model)
+    model = team_model(spec, team)
+    version = ready_version(model, spec["version"])
+    dataset_version = model_dataset_version(spec, model)
     check_compatible(version, dataset_version)
-    return {
-        "model": model.pk,
-        "version": version.number,
-        "dataset": dataset_version.dataset_id,
-        "dataset_version": dataset_version.number,
-    }
+    return {**spec, "dataset": dataset_version.dataset_id, "dataset_version": dataset_version.number}
 
 
 def run(context) -> dict:
-    spec = context.job.spec
+    spec, job = context.job.spec, context.job
     version = Model.objects.get(pk=spec["model"]).versions.get(number=spec["version"])
     dataset_version = DatasetVersion.objects.get(dataset_id=spec["dataset"], number=spec["dataset_version"])
-    context.progress(0.1, "evaluating")
-    evaluation = evaluate_now(actor=context.job.submitted_by, version=version, dataset_version=dataset_version)
+    context.log(f"measuring {version} on {dataset_version}")
+    evaluation = evaluate_now(
+        actor=job.submitted_by,
+        version=version,
+        dataset_version=dataset_version,
+        job_id=job.pk,
+        device=context.device,
+        report=context.progress,
+        fence=context.fence,
+    )
+    context.log(f"test accuracy {evaluation.accuracy:.4f}, {evaluation.latency_ms:.3f} ms per sample")
     return {
         "model": spec["model"],
         "version": spec["version"],
@@ -41,10 +60,12 @@ def run(context) -> dict:
     }
 
 
-def register() -> None:
-    register_kind(
-        "evaluate",
-        validate=validate,
-        run=run,
-        describe=lambda spec: f"model {spec.get('model')} v{spec.get('version')} on dataset {spec.get('dataset')}",
+def describe(spec: dict) -> str:
+    return (
+        f"{model_version_name(spec['model'], spec['version'])} on "
+        f"{dataset_version_name(spec['dataset'], spec['dataset_version'])}"
     )
+
+
+def register() -> None:
+    register_kind("evaluate", params=EVALUATE_PARAMS, validate=validate, run=run, describe=describe)

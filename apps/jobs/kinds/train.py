@@ -1,23 +1,18 @@
 """The `train` kind: real torch training of a model on a dataset version, stored as a new version.
 
-Spec (validated at submit):
-    {"model": id, "dataset": id, "dataset_version": n (default: latest ready),
-     "base_version": n (fine-tune it) or absent (train the model's architecture from scratch),
-     "epochs": 10, "batch_size": 64, "optimizer": "adam"|"adamw"|"sgd", "learning_rate": 0.001,
-     "momentum": 0.9, "weight_decay": 0, "schedule": "constant"|"cosine"|"step", "step_size": 10,
-     "gamma": 0.1, "seed": 0, "early_stopping_patience": null or n, "label": ""}
+Its spec is declared once in `TRAIN_PARAMS` (the API, the train form and the published schema
+derive from it); the references (model, dataset, base version) are checked in `validate`.
 The best validation epoch's weights become the version, evaluated on the test split.
 """
 
-import math
-
 import torch
 
-from apps.core.errors import ApplicationError, NotFound
+from apps.core.params import Param, Params, invalid
 from apps.core.storage import local_path
 from apps.datasets.models import DatasetVersion
-from apps.datasets.selectors import latest_ready_version, version_splits
+from apps.datasets.selectors import version_splits
 from apps.jobs.kinds import register_kind
+from apps.jobs.kinds.references import DATASET, DATASET_VERSION, MODEL, model_dataset_version, ready_version, team_model
 from apps.jobs.training.distributed import train_data_parallel
 from apps.jobs.training.loop import TrainConfig, TrainingState, train
 from apps.registry.architectures import build_model
@@ -26,100 +21,47 @@ from apps.registry.loading import version_module
 from apps.registry.models import Model, ModelVersion, VersionSource
 from apps.registry.services import version_from_weights
 
-NUMBERS = {  # name: (type, low, high)
-    "epochs": (int, 1, 1000),
-    "batch_size": (int, 1, 65536),
-    "learning_rate": (float, 1e-8, 10.0),
-    "momentum": (float, 0.0, 0.999),
-    "weight_decay": (float, 0.0, 1.0),
-    "step_size": (int, 1, 1000),
-    "gamma": (float, 1e-6, 1.0),
-    "seed": (int, 0, 2**31 - 1),
-}
-CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "schedule": ("constant", "cosine", "step")}
-KNOWN = {"model", "dataset", "dataset_version", "base_version", "label", "early_stopping_patience", *NUMBERS, *CHOICES}
-
-
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(f"spec.{field}: {message}", fields={f"spec.{field}": [message]})
-
-
-def _number(spec: dict, name: str, kind, low, high):
-    value = spec.get(name, getattr(TrainConfig, name))
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (kind is int and not float(value).is_integer())
-    ):
-        raise _invalid(name, f"must be {'an integer' if kind is int else 'a number'}; got {value!r}")
-    if not (low <= value <= high) or (isinstance(value, float) and not math.isfinite(value)):
-        raise _invalid(name, f"must be from {low} to {high}")
-    return kind(value)
-
-
-def _hyperparameters(spec: dict) -> dict:
-    values = {name: _number(spec, name, *rule) for name, rule in NUMBERS.items()}
-    for name, allowed in CHOICES.items():
-        value = spec.get(name, getattr(TrainConfig, name))
-        if value not in allowed:
-            raise _invalid(name, f"must be one of {', '.join(allowed)}")
-        values[name] = value
-    patience = spec.get("early_stopping_patience")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-        raise _invalid("early_stopping_patience", "must be a positive integer or null")
-    values["early_stopping_patience"] = patience
-    return values
-
-
-def _model(spec: dict, team) -> Model:
-    model = (
-        Model.objects.filter(pk=spec.get("model"), team=team).first() if isinstance(spec.get("model"), int) else None
-    )
-    if model is None:
-        raise NotFound("spec.model: no such model in this team.", fields={"spec.model": ["Not found."]})
-    return model
-
-
-def _dataset_version(spec: dict, model: Model) -> DatasetVersion:
-    for name in ("dataset", "dataset_version"):
-        value = spec.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise _invalid(name, f"must be an integer id; got {value!r}")
-    dataset = model.team.datasets.filter(pk=spec.get("dataset") or model.dataset_id or 0).first()
-    if dataset is None:
-        raise NotFound("spec.dataset: no such dataset in this team.", fields={"spec.dataset": ["Not found."]})
-    number = spec.get("dataset_version")
-    version = (
-        dataset.versions.filter(number=number, status="ready").first() if number else latest_ready_version(dataset)
-    )
-    if version is None:
-        raise _invalid("dataset_version", f"{dataset.name} has no such ready version")
-    return version
+DEFAULTS = TrainConfig()
+HYPERPARAMETERS = Params(
+    Param("epochs", int, DEFAULTS.epochs, low=1, high=1000, help="Passes over the train split."),
+    Param("batch_size", int, DEFAULTS.batch_size, low=1, high=65536, help="Samples per optimizer step."),
+    Param("optimizer", str, DEFAULTS.optimizer, choices=("adam", "adamw", "sgd")),
+    Param("learning_rate", float, DEFAULTS.learning_rate, low=1e-8, high=10.0, help="The initial learning rate."),
+    Param("momentum", float, DEFAULTS.momentum, low=0.0, high=0.999, help="SGD only."),
+    Param("weight_decay", float, DEFAULTS.weight_decay, low=0.0, high=1.0),
+    Param("schedule", str, DEFAULTS.schedule, choices=("constant", "cosine", "step"), help="Learning-rate schedule."),
+    Param("step_size", int, DEFAULTS.step_size, low=1, high=1000, help="Step schedule: epochs between decays."),
+    Param("gamma", float, DEFAULTS.gamma, low=1e-6, high=1.0, help="Step schedule: the decay factor."),
+    Param("seed", int, DEFAULTS.seed, low=0, high=2**31 - 1, help="Initial weights and shuffling."),
+    Param(
+        "early_stopping_patience",
+        int,
+        None,
+        low=1,
+        high=1000,
+        nullable=True,
+        help="Stop after this many epochs without a better validation accuracy; blank: never.",
+    ),
+)
+TRAIN_PARAMS = Params(
+    MODEL,
+    DATASET,
+    DATASET_VERSION,
+    Param("base_version", int, None, low=1, nullable=True, help="Fine-tune this version; blank: from scratch."),
+    *HYPERPARAMETERS,
+    Param("label", str, "", max_length=100, help='A name for the new version, e.g. "baseline".'),
+)
 
 
 def validate(spec: dict, *, team, actor) -> dict:
-    unknown = sorted(set(spec) - KNOWN)
-    if unknown:
-        raise _invalid(unknown[0], "not a train parameter")
-    model = _model(spec, team)
-    dataset_version = _dataset_version(spec, model)
-    clean = {
-        "model": model.pk,
-        "dataset": dataset_version.dataset_id,
-        "dataset_version": dataset_version.number,
-        "base_version": None,
-        "label": str(spec.get("label", ""))[:100],
-        **_hyperparameters(spec),
-    }
-    if spec.get("base_version") is not None:
-        base = model.versions.filter(number=spec["base_version"], status="ready").first()
-        if base is None:
-            raise _invalid("base_version", f"{model.name} has no ready version {spec['base_version']}")
-        check_compatible(base, dataset_version)
-        clean["base_version"] = base.number
+    model = team_model(spec, team)
+    dataset_version = model_dataset_version(spec, model)
+    spec = {**spec, "model": model.pk, "dataset": dataset_version.dataset_id, "dataset_version": dataset_version.number}
+    if spec["base_version"] is not None:
+        check_compatible(ready_version(model, spec["base_version"], "base_version"), dataset_version)
     elif dataset_version.dataset.task != model.task:
-        raise _invalid("dataset", f"a {dataset_version.dataset.task} dataset cannot train a {model.task} model")
-    return clean
+        raise invalid("spec.dataset", f"a {dataset_version.dataset.task} dataset cannot train a {model.task} model")
+    return spec
 
 
 def _module(model: Model, base: ModelVersion | None, dataset_version: DatasetVersion, seed: int):
@@ -140,7 +82,14 @@ def run(context) -> dict:
         config = TrainConfig(**{name: spec[name] for name in TrainConfig.__dataclass_fields__})
         existing = _train(context, model, base, dataset_version, config)
     context.progress(0.97, "evaluating the new version on the test split")
-    evaluation = evaluate_now(actor=job.submitted_by, version=existing, dataset_version=dataset_version)
+    evaluation = evaluate_now(
+        actor=job.submitted_by,
+        version=existing,
+        dataset_version=dataset_version,
+        job_id=job.pk,
+        device=context.device,
+        fence=context.fence,
+    )
     context.log(f"v{existing.number}: test accuracy {evaluation.accuracy:.4f} on {evaluation.sample_count} samples")
     return {
         "model": model.pk,
@@ -151,17 +100,46 @@ def run(context) -> dict:
 
 
 def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelVersion:
+    """Train (resuming from the job's checkpoint) and store the best epoch's weights as a new version."""
     module, arch, transforms = _module(model, base, dataset_version, config.seed)
-    train_split, val_split, _ = version_splits(dataset_version)
+    splits = version_splits(dataset_version)[:2]
     saved = context.load_checkpoint()
     resume = TrainingState.from_checkpoint(saved) if saved else None
     context.log(
-        f"training {arch['family']} on {dataset_version} ({len(train_split)} train, {len(val_split)} val "
+        f"training {arch['family']} on {dataset_version} ({len(splits[0])} train, {len(splits[1])} val "
         f"samples) for {config.epochs} epochs" + (f", resuming after epoch {resume.epoch}" if resume else "")
     )
+    hooks = {"on_step": _progress_hook(context, config), "on_epoch": _epoch_hook(context), "resume": resume}
+    if context.job.gpus > 1:
+        rank_config = _rank_config(arch, transforms, base, dataset_version)
+        final = train_data_parallel(context, module, *splits, config, rank_config=rank_config, **hooks)
+    else:
+        final = train(module, *splits, config, device=context.device, **hooks)
+    context.progress(0.96, "storing the best epoch's weights as a new version")
+    context.log(f"best epoch {final.best_epoch} (val accuracy {final.best_val_accuracy:.4f})")
+    return version_from_weights(
+        actor=context.job.submitted_by,
+        model=model,
+        weights=final.best_model,
+        spec=arch,
+        dataset_version=dataset_version,
+        source=VersionSource.TRAIN,
+        parent=base,
+        transforms=transforms,
+        job_id=context.job.pk,
+        label=context.job.spec.get("label") or f"{config.epochs} epochs",
+    )
 
+
+def _progress_hook(context, config: TrainConfig):
     def on_step(epoch: int, fraction: float) -> None:
         context.progress(0.95 * (epoch - 1 + fraction) / config.epochs, f"epoch {epoch} of {config.epochs}")
+
+    return on_step
+
+
+def _epoch_hook(context):
+    """Each finished epoch: its figures, a checkpoint to resume from, a line of log."""
 
     def on_epoch(figures, state) -> None:
         context.record_epoch(
@@ -175,58 +153,25 @@ def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelV
             seconds=figures.seconds,
         )
         context.save_checkpoint(state.as_checkpoint(), figures.epoch)
+        accuracy = figures.val_accuracy if figures.val_accuracy is None else round(figures.val_accuracy, 4)
         context.log(
-            f"epoch {figures.epoch}: train loss {figures.train_loss:.4f}, val accuracy "
-            f"{figures.val_accuracy if figures.val_accuracy is None else round(figures.val_accuracy, 4)}, "
+            f"epoch {figures.epoch}: train loss {figures.train_loss:.4f}, val accuracy {accuracy}, "
             f"{figures.samples_per_second:,.0f} samples/s"
         )
 
-    if context.job.gpus > 1:
-        rank_config = {
-            "spec": arch,
-            "input_shape": list(dataset_version.sample_shape),
-            "num_classes": len(dataset_version.class_names),
-            "transforms": transforms,
-            "base_weights": str(local_path(base.artifact)) if base else None,
-            "dataset_path": str(local_path(dataset_version.artifact)),
-        }
-        final = train_data_parallel(
-            context,
-            module,
-            train_split,
-            val_split,
-            config,
-            resume=resume,
-            on_step=on_step,
-            on_epoch=on_epoch,
-            rank_config=rank_config,
-        )
-    else:
-        final = train(
-            module,
-            train_split,
-            val_split,
-            config,
-            device=context.device,
-            resume=resume,
-            on_step=on_step,
-            on_epoch=on_epoch,
-        )
-    context.progress(0.96, "storing the best epoch's weights as a new version")
-    context.log(f"best epoch {final.best_epoch} (val accuracy {final.best_val_accuracy:.4f})")
-    job = context.job
-    return version_from_weights(
-        actor=job.submitted_by,
-        model=model,
-        weights=final.best_model,
-        spec=arch,
-        dataset_version=dataset_version,
-        source=VersionSource.TRAIN,
-        parent=base,
-        transforms=transforms,
-        job_id=job.pk,
-        label=job.spec.get("label") or f"{config.epochs} epochs",
-    )
+    return on_epoch
+
+
+def _rank_config(arch: dict, transforms: list, base, dataset_version: DatasetVersion) -> dict:
+    """What each data-parallel rank process needs to rebuild the module and read the data itself."""
+    return {
+        "spec": arch,
+        "input_shape": list(dataset_version.sample_shape),
+        "num_classes": len(dataset_version.class_names),
+        "transforms": transforms,
+        "base_weights": str(local_path(base.artifact)) if base else None,
+        "dataset_path": str(local_path(dataset_version.artifact)),
+    }
 
 
 def describe(spec: dict) -> str:
@@ -238,4 +183,4 @@ def describe(spec: dict) -> str:
 
 
 def register() -> None:
-    register_kind("train", validate=validate, run=run, describe=describe)
+    register_kind("train", params=TRAIN_PARAMS, validate=validate, run=run, describe=describe)

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from django.conf import settings
 
 from apps.core.storage import local_path
-from apps.jobs.runner import JobFailed
+from apps.jobs.kinds import JobFailed
 from apps.jobs.training.ddp_rank import weights_digest
 from apps.jobs.training.loop import TrainConfig, TrainingState, train
 
