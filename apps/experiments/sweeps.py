@@ -1,4 +1,10 @@
-"""Grid recipes from simple sweeps (what the page's form asks for instead of JSON). Plain Python."""
+"""Grid recipes from simple sweeps (what the page's form asks for instead of JSON). Plain Python.
+
+A swept value must be one the recipe step accepts: pass the step's parameter rule, read
+from the step table, so the range is declared once (`rule=step_param("prune", "sparsity")`).
+"""
+
+from apps.experiments.compression.params import Number
 
 INT8 = {"step": "quantize", "scheme": "int8_weight_only"}
 
@@ -9,8 +15,14 @@ class SweepError(ValueError):
         self.message, self.field = message, field
 
 
-def parse_numbers(text: str, field: str, *, low: float, high: float) -> list[float]:
-    """ "0.5, 0.7 0.9" -> [0.5, 0.7, 0.9]; each must lie in [low, high]."""
+def parse_numbers(
+    text: str, field: str, *, rule: Number | None = None, low: float | None = None, high: float | None = None
+) -> list[float]:
+    """ "0.5, 0.7 0.9" -> [0.5, 0.7, 0.9]; each must lie in the rule's range (or in [low, high])."""
+    if rule is not None:
+        low, high = rule.low, rule.high
+    if low is None or high is None:
+        raise TypeError("parse_numbers needs a rule or both low and high")
     values = []
     for part in (text or "").replace(",", " ").split():
         try:

@@ -10,8 +10,6 @@ so a rebuilt module gets the same structure before its weights are loaded.
 import torch
 from torch import nn
 
-from apps.experiments.compression.prune import _set
-
 
 def _rank(singular: torch.Tensor, *, rank_ratio: float | None, energy: float | None) -> int:
     if energy is not None:
@@ -61,7 +59,7 @@ def factorize(module: nn.Module, *, rank_ratio: float | None = None, energy: flo
             continue  # no saving at this rank
         pair = _factorized(layer, rank)
         _fill(pair, layer, u[:, :rank], s[:rank], vh[:rank].T)
-        _set(module, name, pair)
+        module.set_submodule(name, pair, strict=True)
         ranks[name] = rank
     return ranks
 
@@ -69,5 +67,5 @@ def factorize(module: nn.Module, *, rank_ratio: float | None = None, energy: flo
 def restructure(module: nn.Module, ranks: dict[str, int]) -> nn.Module:
     """The factorized structure, without values (the stored weights are loaded next)."""
     for name, rank in ranks.items():
-        _set(module, name, _factorized(module.get_submodule(name), rank))
+        module.set_submodule(name, _factorized(module.get_submodule(name), rank), strict=True)
     return module

@@ -90,7 +90,7 @@ def resize_to(module: nn.Module, shapes: dict[str, list[int]]) -> nn.Module:
         weight = shapes.get(f"{name}.weight")
         if weight is None or list(getattr(child, "weight", torch.empty(0)).shape) == weight:
             continue
-        _set(module, name, _resized(child, weight))
+        module.set_submodule(name, _resized(child, weight), strict=True)
     return module
 
 
@@ -114,9 +114,3 @@ def _resized(child: nn.Module, shape: list[int]) -> nn.Module:
     if isinstance(child, nn.BatchNorm2d | nn.BatchNorm1d):
         return type(child)(shape[0], eps=child.eps, momentum=child.momentum)
     raise ValueError(f"cannot resize a {type(child).__name__}")
-
-
-def _set(module: nn.Module, name: str, replacement: nn.Module) -> None:
-    parent_name, _, attribute = name.rpartition(".")
-    parent = module.get_submodule(parent_name) if parent_name else module
-    setattr(parent, attribute, replacement)

@@ -1,9 +1,10 @@
 """Quantization steps (plain torch): int8 weight-only, int8 dynamic (torchao), fp16, bf16.
 
 - int8 weight-only: every Linear and Conv2d weight becomes int8 with a float32 scale per
-  output channel (symmetric, absmax / 127). The module computes with the dequantized values
-  (q x scale), which is what weight-only int8 means; on CPUs without int8 kernels this is as
-  fast as fp32 and the file is about a quarter of the size.
+  output channel (symmetric, absmax / 127). Only the stored file is int8 (about a quarter of
+  the size): the module's weights are the dequantized values (q x scale) in float32, so it
+  computes in fp32 on every device, as fast as the original and with the rounding error of
+  int8 weights, nothing faster.
 - int8 dynamic: torchao's Int8DynamicActivationInt8WeightConfig on Linear layers: weights int8
   per channel, activations quantized per token at run time.
 - fp16 / bf16: weights stored in half precision and the module runs in it (inputs are cast
