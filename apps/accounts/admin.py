@@ -47,7 +47,7 @@ class UsageChangeList(ChangeList):
 
 def _usage_column(name: str):
     def column(self, quota):
-        used = getattr(quota.usage, name) if hasattr(quota, "usage") else None
+        used = quota.usage.against(name) if hasattr(quota, "usage") else None
         line = quotas.QuotaLine(name, quotas.LIMIT_LABELS[name], used or 0, quota.limit(name))
         marker = " (override)" if getattr(quota, name) is not None else ""
         return f"{line.display}{marker}"
@@ -92,7 +92,7 @@ class TeamQuotaAdmin(admin.ModelAdmin):
             usage = quotas.team_usage(obj.team)
             for name in QUOTA_LIMITS:
                 plan_limit = _limit_text(name, getattr(obj.plan, name))
-                used = _limit_text(name, getattr(usage, name))
+                used = _limit_text(name, usage.against(name))
                 form.base_fields[name].help_text = f"Plan {obj.plan.name}: {plan_limit} · used now: {used}"
         return form
 

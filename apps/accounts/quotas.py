@@ -40,10 +40,19 @@ def register_live_usage_source(source: LiveUsageSource) -> None:
 class TeamUsage:
     """What a team uses now, in the units its limits are written in."""
 
-    max_concurrent_gpus: int
-    max_running_jobs: int
-    gpu_hours_per_month: float
+    gpus: int  # held now, by scheduled and running jobs
+    running_jobs: int  # scheduled or running
+    gpu_hours: float  # this calendar month
     storage_bytes: int
+
+    def against(self, limit: str) -> float:
+        """The usage a quota limit is measured against ("max_running_jobs" -> running_jobs)."""
+        return {
+            "max_concurrent_gpus": self.gpus,
+            "max_running_jobs": self.running_jobs,
+            "gpu_hours_per_month": self.gpu_hours,
+            "storage_bytes": self.storage_bytes,
+        }[limit]
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -74,9 +83,9 @@ def teams_usage(team_ids: Iterable[int]) -> dict[int, TeamUsage]:
         row = by_team.get(team_id, {})
         held = live.get(team_id, LiveUsage())
         result[team_id] = TeamUsage(
-            max_concurrent_gpus=held.gpus,
-            max_running_jobs=held.running_jobs,
-            gpu_hours_per_month=(row.get("gpu_seconds") or 0) / 3600,
+            gpus=held.gpus,
+            running_jobs=held.running_jobs,
+            gpu_hours=(row.get("gpu_seconds") or 0) / 3600,
             storage_bytes=row.get("storage") or 0,
         )
     return result
@@ -118,7 +127,7 @@ LIMIT_LABELS = {
 
 
 def quota_lines(quota: TeamQuota, usage: TeamUsage) -> list[QuotaLine]:
-    return [QuotaLine(name, LIMIT_LABELS[name], getattr(usage, name), quota.limit(name)) for name in QUOTA_LIMITS]
+    return [QuotaLine(name, LIMIT_LABELS[name], usage.against(name), quota.limit(name)) for name in QUOTA_LIMITS]
 
 
 def check_quota(
@@ -138,18 +147,18 @@ def check_quota(
 
 def _refuse_if_over(quota: TeamQuota, usage: TeamUsage, *, gpus, jobs, gpu_hours, storage_bytes) -> None:
     gpu_limit = quota.limit("max_concurrent_gpus")
-    if gpus and usage.max_concurrent_gpus + gpus > gpu_limit:
+    if gpus and usage.gpus + gpus > gpu_limit:
         raise QuotaExceeded(
-            f"team quota: {usage.max_concurrent_gpus} of {gpu_limit} GPUs in use; this needs {gpus} more",
+            f"team quota: {usage.gpus} of {gpu_limit} GPUs in use; this needs {gpus} more",
             limit="max_concurrent_gpus",
         )
     job_limit = quota.limit("max_running_jobs")
-    if jobs and usage.max_running_jobs + jobs > job_limit:
+    if jobs and usage.running_jobs + jobs > job_limit:
         raise QuotaExceeded(
-            f"team quota: {usage.max_running_jobs} of {job_limit} running jobs", limit="max_running_jobs"
+            f"team quota: {usage.running_jobs} of {job_limit} running jobs", limit="max_running_jobs"
         )
     hours_limit = quota.limit("gpu_hours_per_month")
-    hours_used = usage.gpu_hours_per_month
+    hours_used = usage.gpu_hours
     if (gpus or gpu_hours) and (hours_used + gpu_hours > hours_limit or hours_used >= hours_limit):
         raise QuotaExceeded(
             f"team quota: {format_number(hours_used)} of {hours_limit} GPU-hours used this month",

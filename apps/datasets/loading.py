@@ -47,12 +47,6 @@ class VersionSplit(Dataset):
         y = torch.from_numpy(np.asarray(self.labels[rows], dtype=np.int64))
         return preprocess(x, self.preprocessing), y
 
-    def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):
-        """(inputs, labels) batches; one gather from the mapped file per batch."""
-        order = torch.randperm(len(self), generator=generator).numpy() if shuffle else np.arange(len(self))
-        for start in range(0, len(self), batch_size):
-            yield self[order[start : start + batch_size]]
-
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split in memory (for small sets and evaluation)."""
         return self[np.arange(len(self))]

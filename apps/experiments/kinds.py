@@ -181,6 +181,7 @@ def _compress(context, model: Model, base: ModelVersion, dataset_version: Datase
         transforms=result.transforms,
         job_id=job.pk,
         label=spec["label"],
+        fence=context.fence,
         input_shape=base.input_shape,
         class_names=base.class_names,
         preprocessing=base.preprocessing,

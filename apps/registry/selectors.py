@@ -70,12 +70,6 @@ def model_aliases(model: Model) -> QuerySet[Alias]:
     )
 
 
-def alias_for_user(user, model_pk, name) -> Alias:
-    return get_scoped_or_404(
-        Alias.objects.select_related("model__team", "version"), user, via="model__team", model_id=model_pk, name=name
-    )
-
-
 def best_evaluation(version: ModelVersion) -> Evaluation | None:
     """The most recent finished evaluation of a version (from the prefetched ones when present)."""
     finished = [e for e in version.evaluations.all() if e.status == READY]

@@ -209,7 +209,6 @@ def _check_safetensors(uploaded_file, expected: dict[str, list[int]]) -> None:
     check_shapes(found, expected)
 
 
-@transaction.atomic
 def version_from_weights(
     *,
     actor,
@@ -225,49 +224,63 @@ def version_from_weights(
     input_shape=None,
     class_names=None,
     preprocessing=None,
+    fence=lambda: None,
 ) -> ModelVersion:
-    """A ready version from a state dict in memory (what training and compression jobs store)."""
-    input_shape = input_shape or (dataset_version.sample_shape if dataset_version else parent.input_shape)
-    class_names = class_names or (dataset_version.class_names if dataset_version else parent.class_names)
-    preprocessing = preprocessing or (dataset_version.preprocessing if dataset_version else parent.preprocessing)
-    with scratch_path(".safetensors") as out:
-        size = save_weights(out, weights)
-        digest = file_sha256(out)
-        check_quota(model.team, storage_bytes=size)
-        total, nonzero = parameter_counts(weights)
-        number = _next_number(model)
-        name = store_file(out, f"models/{model.team_id}/{model.pk}/v{number}-{uuid.uuid4().hex[:8]}.safetensors")
+    """A ready version from a state dict in memory (what training and compression jobs store).
+
+    The file is stored first, outside any lock; then the quota is checked and the row and its
+    storage recorded in one transaction (the file is deleted again if that refuses). What the
+    inputs look like (shape, classes, preprocessing) comes from the dataset version, else from
+    the parent, unless given. `fence` runs in that transaction: a job's lease check, so an
+    attempt that lost its job stores nothing.
+    """
+    origin = dataset_version or parent
+    name, size, digest = _store_weights(model, weights)
+    total, nonzero = parameter_counts(weights)
     try:
-        version = ModelVersion.objects.create(
-            model=model,
-            number=number,
-            label=label[:100],
-            source=source,
-            spec=spec,
-            input_shape=list(input_shape),
-            num_classes=len(class_names),
-            class_names=class_names,
-            preprocessing=preprocessing,
-            transforms=transforms or [],
-            parent=parent,
-            trained_on=dataset_version,
-            produced_by_job=job_id,
-            artifact=name,
-            bytes=size,
-            sha256=digest,
-            parameter_count=total,
-            nonzero_parameters=nonzero,
-            status=ModelVersion.Status.READY,
-            finished_at=timezone.now(),
-            created_by=actor,
-        )
-        usage_record(
-            team=model.team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"model_version:{version.pk}"
-        )
+        with transaction.atomic():
+            fence()
+            check_quota(model.team, storage_bytes=size)
+            version = ModelVersion.objects.create(
+                model=model,
+                number=_next_number(model),
+                label=label[:100],
+                source=source,
+                spec=spec,
+                input_shape=list(input_shape or (origin.sample_shape if dataset_version else origin.input_shape)),
+                num_classes=len(class_names or origin.class_names),
+                class_names=class_names or origin.class_names,
+                preprocessing=preprocessing or origin.preprocessing,
+                transforms=transforms or [],
+                parent=parent,
+                trained_on=dataset_version,
+                produced_by_job=job_id,
+                artifact=name,
+                bytes=size,
+                sha256=digest,
+                parameter_count=total,
+                nonzero_parameters=nonzero,
+                status=ModelVersion.Status.READY,
+                finished_at=timezone.now(),
+                created_by=actor,
+            )
+            usage_record(
+                team=model.team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"model_version:{version.pk}"
+            )
     except Exception:
         delete_stored(name)
         raise
     return version
+
+
+def _store_weights(model: Model, weights: dict) -> tuple[str, int, str]:
+    """The weights saved in Lepton's layout and moved into storage: (name, bytes, sha256)."""
+    with scratch_path(".safetensors") as out:
+        size = save_weights(out, weights)
+        digest = file_sha256(out)
+        check_quota(model.team, storage_bytes=size)  # fail fast, before storing; checked again under the lock
+        name = store_file(out, f"models/{model.team_id}/{model.pk}/{uuid.uuid4().hex}.safetensors")
+    return name, size, digest
 
 
 @transaction.atomic

@@ -71,7 +71,7 @@ def test_gpu_hours_count_this_calendar_month_only(world):
     assert old
     UsageRecord.objects.filter(source="job:0:attempt:1").update(created_at=month_start() - timedelta(seconds=1))
 
-    assert team_usage(world.acme).gpu_hours_per_month == 19
+    assert team_usage(world.acme).gpu_hours == 19
     check_quota(world.acme, gpus=1)
     usage_record(team=world.acme, kind=UsageRecord.Kind.GPU_SECONDS, amount=3600, source="job:2:attempt:1")
     with pytest.raises(QuotaExceeded) as refused:
@@ -99,11 +99,11 @@ def test_running_jobs_and_gpus_come_from_the_registered_live_usage_source(world,
 
     usage = team_usage(world.acme)
 
-    assert (usage.max_concurrent_gpus, usage.max_running_jobs) == (1, 2)
+    assert (usage.gpus, usage.running_jobs) == (1, 2)
     with pytest.raises(QuotaExceeded) as refused:
         check_quota(world.acme, jobs=1)
     assert refused.value.message == "team quota: 2 of 2 running jobs"
-    assert team_usage(world.globex).max_running_jobs == 0
+    assert team_usage(world.globex).running_jobs == 0
 
 
 def test_marking_a_plan_default_takes_the_mark_from_the_previous_one(db):

@@ -216,4 +216,4 @@ def test_quota_usage_shows_gpus_and_jobs_held(world, queued):
 
     usage = team_usage(world.acme)
 
-    assert (usage.max_concurrent_gpus, usage.max_running_jobs) == (2, 1)
+    assert (usage.gpus, usage.running_jobs) == (2, 1)

@@ -9,7 +9,7 @@ standardized with the train split's mean and std; images are scaled to 0..1.
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +158,3 @@ def build_version_file(
         bytes=size,
         sha256=file_sha256(out_path),
     )
-
-
-def result_as_dict(result: IngestResult) -> dict:
-    return asdict(result)

@@ -128,6 +128,7 @@ def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelV
         transforms=transforms,
         job_id=context.job.pk,
         label=context.job.spec.get("label") or f"{config.epochs} epochs",
+        fence=context.fence,
     )
 
 
