@@ -107,6 +107,24 @@ def cmd_jobs_ls(args) -> int:
     return 0
 
 
+def cmd_jobs_kinds(args) -> int:
+    """One row per parameter of each kind (or of --kind), as the server declares it."""
+    kinds = [k for k in client_of(args).jobs.kinds() if args.kind in (None, k["kind"])]
+    rows = [
+        {"kind": k["kind"], **param, "range": _range(param)} for k in kinds if k["submittable"] for param in k["params"]
+    ]
+    show(args, rows, ["kind", "name", "type", "default", "range", "help"])
+    return 0
+
+
+def _range(param: dict) -> str:
+    if "choices" in param:
+        return "|".join(str(choice) for choice in param["choices"])
+    if "minimum" in param or "maximum" in param:
+        return f"{param.get('minimum', '')}..{param.get('maximum', '')}"
+    return ""
+
+
 def cmd_jobs_logs(args) -> int:
     job = client_of(args).jobs.get(args.id)
     for line in job.logs(follow=args.follow):
@@ -254,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_ls.add_argument("--status")
     jobs_ls.add_argument("--kind")
     jobs_ls.set_defaults(run=cmd_jobs_ls)
+    kinds = jobs.add_parser("kinds", help="the parameters of each job kind (types, ranges, defaults)")
+    kinds.add_argument("--kind")
+    kinds.set_defaults(run=cmd_jobs_kinds)
     logs = jobs.add_parser("logs", help="print a job's log")
     logs.add_argument("id", type=int)
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job finishes")

@@ -73,10 +73,14 @@ class Job(Resource):
 
 
 class Jobs(Collection):
-    """client.jobs: list(team=, status=, kind=, submitted_by=), get(id), submit(kind, spec)."""
+    """client.jobs: list(team=, status=, kind=, submitted_by=), get(id), submit(kind, spec), kinds()."""
 
     path = "/api/v1/jobs/"
     resource = Job
+
+    def kinds(self) -> list[dict]:
+        """Every job kind with its parameters (type, range, default, help), as the server declares them."""
+        return self._client.http.get("/api/v1/job-kinds/")["results"]
 
     def submit(self, kind: str, spec: dict, *, team: str | None = None, gpus: int = 0, priority: int = 0) -> Job:
         body = {"team": team or self._client.team, "kind": kind, "spec": spec, "gpus": gpus, "priority": priority}

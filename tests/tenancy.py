@@ -178,7 +178,7 @@ TENANT_ROUTES += [
     TenantRoute("registry:versions_partial", _model_url("registry:versions_partial")),
     TenantRoute("registry:upload", _model_url("registry:upload"), ("POST",)),
     TenantRoute("registry:alias_set", _model_url("registry:alias_set"), ("POST",)),
-    TenantRoute("registry:train", _model_url("registry:train"), ("POST",)),
+    TenantRoute("jobs:train", _model_url("jobs:train"), ("GET", "POST")),
     TenantRoute("registry:delete", _model_url("registry:delete"), ("POST",)),
     TenantRoute("registry:version", _model_url("registry:version", 1)),
     TenantRoute("registry:version_work", _model_url("registry:version_work", 1)),
@@ -187,18 +187,20 @@ TENANT_ROUTES += [
 ]
 
 
-def _globex_job(world: World):
-    if not hasattr(world, "_globex_job"):
+def _globex_job(world: World, kind: str = "train"):
+    """A finished job of Globex of `kind` (one per kind: every kind of work is a job the harness covers)."""
+    jobs = world.__dict__.setdefault("_globex_jobs", {})
+    if kind not in jobs:
         from apps.jobs.models import Job
 
-        world._globex_job = Job.objects.create(
-            team=world.globex, submitted_by=world.charlie, kind="train", spec={}, status="succeeded", attempts=1
+        jobs[kind] = Job.objects.create(
+            team=world.globex, submitted_by=world.charlie, kind=kind, spec={}, status="succeeded", attempts=1
         )
-    return world._globex_job
+    return jobs[kind]
 
 
-def _job_url(name: str):
-    return lambda w: reverse(name, args=[_globex_job(w).pk])
+def _job_url(name: str, kind: str = "train"):
+    return lambda w: reverse(name, args=[_globex_job(w, kind).pk])
 
 
 TENANT_ROUTES += [
@@ -212,6 +214,20 @@ TENANT_ROUTES += [
     TenantRoute("jobs:cancel", _job_url("jobs:cancel"), ("POST",)),
     TenantRoute("jobs:retry", _job_url("jobs:retry"), ("POST",)),
 ]
+
+
+def _job_kind_routes(kind: str) -> list[TenantRoute]:
+    return [
+        TenantRoute("api:job-detail", _job_url("api:job-detail", kind)),
+        TenantRoute("jobs:detail", _job_url("jobs:detail", kind)),
+    ]
+
+
+# Every job kind's jobs answer 404 to other teams (tests/jobs/test_kinds.py checks each kind has its routes).
+JOB_KIND_ROUTES = {
+    kind: _job_kind_routes(kind) for kind in ("ingest", "import", "train", "evaluate", "compress", "export")
+}
+TENANT_ROUTES += [route for routes in JOB_KIND_ROUTES.values() for route in routes]
 
 
 def _globex_experiment(world: World):

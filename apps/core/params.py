@@ -48,15 +48,27 @@ class Param:
     nullable: bool = False  # None is a valid value (for example "latest" or "no limit")
     max_length: int | None = None
     check: Callable[[Any], Any] | None = field(default=None, compare=False)  # deeper checks (raise ParamError)
+    labels: dict | None = field(default=None, compare=False)  # choice -> words for people (TextChoices' labels)
+
+    @classmethod
+    def of_choices(cls, name: str, choices, default, **options) -> "Param":
+        """A choice among a Django TextChoices, with its labels: Param.of_choices("objective", Objective, "size")."""
+        return cls(name, str, default, choices=tuple(choices.values), labels=dict(choices.choices), **options)
+
+    def choice_pairs(self) -> list[tuple]:
+        return [(choice, (self.labels or {}).get(choice, str(choice))) for choice in self.choices]
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
     def clean(self, value: Any) -> Any:
-        """The value checked and converted to its type, or ParamError saying what is wrong."""
-        if value is None and self.nullable:
-            return None
+        """The value checked and converted to its type, or ParamError saying what is wrong.
+
+        None means "the default" for an optional parameter (as a blank form field does).
+        """
+        if value is None and (self.nullable or not self.required):
+            return None if self.nullable else self.default
         if self.choices:
             if value not in self.choices:
                 raise ParamError(f"must be one of {', '.join(str(c) for c in self.choices)}; got {value!r}")
@@ -82,6 +94,10 @@ class Param:
 
     def _in_range(self, value: float) -> None:
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            if self.high is None:
+                raise ParamError(f"must be at least {self.low:g}; got {value:g}")
+            if self.low is None:
+                raise ParamError(f"must be at most {self.high:g}; got {value:g}")
             raise ParamError(f"must be from {self.low:g} to {self.high:g}; got {value:g}")
 
     def from_text(self, text: str) -> Any:
@@ -202,13 +218,18 @@ def serializer_field(param: Param, *, force_optional: bool = False) -> serialize
     base = _serializer_class(param)
 
     class ParamSerializerField(base):
+        def run_validation(self, data=serializers.empty):
+            if data is None and not param.required and not param.nullable:
+                return param.default  # null: the default, as a blank form field means
+            return super().run_validation(data)
+
         def to_internal_value(self, data):
             try:
                 return param.clean(data)
             except ParamError as error:
                 raise serializers.ValidationError(error.message) from None
 
-    options = {"help_text": param.help or None, "allow_null": param.nullable}
+    options = {"help_text": param.help or None, "allow_null": param.nullable or not param.required}
     if param.required and not force_optional:
         options["required"] = True
     elif not param.required:
@@ -216,7 +237,7 @@ def serializer_field(param: Param, *, force_optional: bool = False) -> serialize
     else:
         options["required"] = False
     if param.choices:
-        options["choices"] = [(choice, str(choice)) for choice in param.choices]
+        options["choices"] = param.choice_pairs()
     elif param.kind in (int, float):
         options.update(min_value=param.low, max_value=param.high)
     elif param.kind is str:
@@ -259,7 +280,7 @@ def form_field(param: Param, initial=None) -> forms.Field:
         "initial": initial if initial is not None else (None if param.required else param.default),
     }
     if param.choices:
-        options["choices"] = [(choice, str(choice)) for choice in param.choices]
+        options["choices"] = param.choice_pairs()
         if param.nullable or not param.required:
             options["required"] = False
     elif param.kind in (int, float):

@@ -59,3 +59,21 @@ def class_count_chart(version: DatasetVersion) -> dict:
     return bar_chart(
         version.class_names, version.class_counts, title="Samples per class", x_title="class", y_title="samples"
     )
+
+
+def ready_versions_for(team, task: str) -> QuerySet[DatasetVersion]:
+    """Ready versions of a team's datasets of one task, for the pages' "train on" and "evaluate on" selects."""
+    return (
+        DatasetVersion.objects.filter(dataset__team=team, dataset__task=task, status=DatasetVersion.Status.READY)
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )
+
+
+def ready_versions_of_team(team) -> QuerySet[DatasetVersion]:
+    """Every ready version of the team's datasets (the experiment form's "fine-tune on" and "measure on")."""
+    return (
+        DatasetVersion.objects.filter(dataset__team=team, status=DatasetVersion.Status.READY)
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )

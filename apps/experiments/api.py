@@ -66,14 +66,8 @@ class ExperimentViewSet(
             base_version=base,
             train_dataset_version=train_version,
             eval_dataset_version=eval_version,
-            max_accuracy_drop=data["max_accuracy_drop"],
-            objective=data["objective"],
-            strategy=data["strategy"],
-            budget=data["budget"],
             recipes=data["recipes"],
-            finetune_epochs=data["finetune_epochs"],
-            learning_rate=data["learning_rate"],
-            seed=data["seed"],
+            **{param.name: data[param.name] for param in services.EXPERIMENT_PARAMS},
         )
         return Response(ExperimentSerializer(self._fresh(experiment.pk)).data, status=201)
 

@@ -3,8 +3,12 @@
 from django import forms
 
 from apps.experiments.compression.quantize import SCHEMES
-from apps.experiments.models import Objective, Strategy
+from apps.experiments.compression.steps import step_param
+from apps.experiments.models import Strategy
+from apps.experiments.services import EXPERIMENT_PARAMS
 from apps.experiments.sweeps import SweepError, grid_from_sweeps, parse_numbers, parse_students
+
+FORM_SETTINGS = EXPERIMENT_PARAMS.without("seed")  # the page keeps the default seed; the API can set it
 
 
 class ExperimentForm(forms.Form):
@@ -12,14 +16,7 @@ class ExperimentForm(forms.Form):
     base_version = forms.ChoiceField(label="Model version to compress")
     dataset_version = forms.ChoiceField(label="Fine-tune on")
     eval_dataset_version = forms.ChoiceField(label="Measure on", required=False)
-    max_accuracy_drop = forms.FloatField(
-        initial=1.0, min_value=0, max_value=100, label="Allowed accuracy drop (points)"
-    )
-    objective = forms.ChoiceField(choices=Objective.choices, initial=Objective.SIZE)
-    strategy = forms.ChoiceField(choices=Strategy.choices, initial=Strategy.AUTO, widget=forms.RadioSelect)
-    budget = forms.IntegerField(initial=20, min_value=1, max_value=200, label="Trial budget")
-    finetune_epochs = forms.IntegerField(initial=3, min_value=0, max_value=200, label="Fine-tuning epochs per step")
-    learning_rate = forms.FloatField(initial=5e-4, min_value=1e-7, max_value=1, label="Fine-tuning learning rate")
+    # the settings (drop, objective, strategy, budget, fine-tuning) come from EXPERIMENT_PARAMS in __init__
     # the grid, as sweeps
     schemes = forms.MultipleChoiceField(
         choices=[(s, s) for s in SCHEMES], required=False, widget=forms.CheckboxSelectMultiple, label="Quantization"
@@ -34,6 +31,7 @@ class ExperimentForm(forms.Form):
 
     def __init__(self, *args, versions=(), dataset_versions=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields.update(FORM_SETTINGS.form_fields())
         self.fields["base_version"].choices = [
             (f"{v.model_id}:{v.number}", f"{v.model.name} v{v.number}{' · ' + v.label if v.label else ''}")
             for v in versions
@@ -57,9 +55,9 @@ class ExperimentForm(forms.Form):
         try:
             data["recipes"] = grid_from_sweeps(
                 schemes=data.get("schemes") or [],
-                sparsities=parse_numbers(data.get("sparsities"), "sparsities", low=0.01, high=0.995),
-                ratios=parse_numbers(data.get("ratios"), "ratios", low=0.05, high=0.95),
-                ranks=parse_numbers(data.get("ranks"), "ranks", low=0.01, high=1.0),
+                sparsities=parse_numbers(data.get("sparsities"), "sparsities", rule=step_param("prune", "sparsity")),
+                ratios=parse_numbers(data.get("ratios"), "ratios", rule=step_param("structured_prune", "ratio")),
+                ranks=parse_numbers(data.get("ranks"), "ranks", rule=step_param("low_rank", "rank_ratio")),
                 students=parse_students(data.get("students"), "students"),
                 then_int8=bool(data.get("then_int8")),
             )

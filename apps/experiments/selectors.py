@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
 from apps.core.charts import LAYOUT, figure_json
+from apps.core.errors import ApplicationError, NotFound
 from apps.core.units import format_bytes
 from apps.experiments.models import Experiment, Trial, TrialStatus
 
@@ -62,7 +63,7 @@ def experiment_for_user(user, pk) -> Experiment:
 
 
 def trials_of(experiment: Experiment) -> QuerySet[Trial]:
-    return experiment.trials.select_related("version__model", "job").order_by("number")
+    return experiment.trials.select_related("version__model", "job__node").order_by("number")
 
 
 def baseline_of(trials: list[Trial]) -> Trial | None:
@@ -116,67 +117,71 @@ def tradeoff_chart(experiment: Experiment, trials: list[Trial]) -> dict:
     figure = go.Figure()
     families = sorted({t.family for t in measured}, key=lambda f: list(FAMILY_COLORS).index(f))
     for family in families:
-        members = [t for t in measured if t.family == family]
-        figure.add_trace(
-            go.Scatter(
-                x=[t.artifact_bytes for t in members],
-                y=[100 * t.accuracy for t in members],
-                mode="markers",
-                name=FAMILY_NAMES.get(family, family),
-                marker={
-                    "color": FAMILY_COLORS.get(family, "#6b7280"),
-                    "size": 16 if family == "baseline" else 11,
-                    "symbol": "star" if family == "baseline" else "circle",
-                    "line": {
-                        "width": [3 if t.pk == experiment.recommended_id else 0 for t in members],
-                        "color": "#f59e0b",
-                    },
-                },
-                hovertext=[_hover(t) for t in members],
-                hoverinfo="text",
-                customdata=[_version_url(t) for t in members],
-                meta={"latency": [t.latency_ms for t in members]},
-            )
-        )
+        figure.add_trace(_family_trace(experiment, family, [t for t in measured if t.family == family]))
     size_line, latency_line = frontier(measured, "size"), frontier(measured, "latency")
-    figure.add_trace(
-        go.Scatter(
-            x=[t.artifact_bytes for t in size_line],
-            y=[100 * t.accuracy for t in size_line],
-            mode="lines",
-            name="Pareto frontier",
-            line={"color": "#9ca3af", "dash": "dot", "shape": "hv"},
-            hoverinfo="skip",
-            meta={
-                "latency_x": [t.latency_ms for t in latency_line],
-                "latency_y": [100 * t.accuracy for t in latency_line],
-            },
-        )
-    )
-    baseline = baseline_of(measured)
-    layout = {**LAYOUT, "height": 420}
+    figure.add_trace(_frontier_trace(size_line, latency_line))
     figure.update_layout(
-        **layout,
+        **{**LAYOUT, "height": 420},
         title="Accuracy against artifact size",
         xaxis={"type": "log", "title": "artifact size (bytes, log scale)"},
         yaxis={"title": "test accuracy (%)"},
         legend={"orientation": "h", "y": -0.2},
         hovermode="closest",
     )
+    baseline = baseline_of(measured)
     if baseline is not None:
-        top = 100 * baseline.accuracy
-        figure.add_hrect(
-            y0=top - experiment.max_accuracy_drop,
-            y1=top,
-            fillcolor="#10b981",
-            opacity=0.12,
-            line_width=0,
-            annotation_text=f"within {experiment.max_accuracy_drop:g} points",
-            annotation_position="bottom right",
-        )
-    chart = figure_json(figure)
-    chart["layout"]["updatemenus"] = [_axis_menu(figure_json(figure)["data"], size_line, latency_line)]
+        _target_band(figure, 100 * baseline.accuracy, experiment.max_accuracy_drop)
+    chart = figure_json(figure)  # serialized once; the menu is built from the same data
+    chart["layout"]["updatemenus"] = [_axis_menu(chart["data"], size_line, latency_line)]
     return chart
+
+
+def _family_trace(experiment: Experiment, family: str, members: list[Trial]):
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=[t.artifact_bytes for t in members],
+        y=[100 * t.accuracy for t in members],
+        mode="markers",
+        name=FAMILY_NAMES.get(family, family),
+        marker={
+            "color": FAMILY_COLORS.get(family, "#6b7280"),
+            "size": 16 if family == "baseline" else 11,
+            "symbol": "star" if family == "baseline" else "circle",
+            "line": {"width": [3 if t.pk == experiment.recommended_id else 0 for t in members], "color": "#f59e0b"},
+        },
+        hovertext=[_hover(t) for t in members],
+        hoverinfo="text",
+        customdata=[_version_url(t) for t in members],
+        meta={"latency": [t.latency_ms for t in members]},
+    )
+
+
+def _frontier_trace(size_line: list[Trial], latency_line: list[Trial]):
+    """The size frontier as drawn; the latency frontier rides along for the axis menu."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=[t.artifact_bytes for t in size_line],
+        y=[100 * t.accuracy for t in size_line],
+        mode="lines",
+        name="Pareto frontier",
+        line={"color": "#9ca3af", "dash": "dot", "shape": "hv"},
+        hoverinfo="skip",
+        meta={"latency_x": [t.latency_ms for t in latency_line], "latency_y": [100 * t.accuracy for t in latency_line]},
+    )
+
+
+def _target_band(figure, top: float, drop: float) -> None:
+    figure.add_hrect(
+        y0=top - drop,
+        y1=top,
+        fillcolor="#10b981",
+        opacity=0.12,
+        line_width=0,
+        annotation_text=f"within {drop:g} points",
+        annotation_position="bottom right",
+    )
 
 
 def _axis_menu(data: list[dict], size_line: list[Trial], latency_line: list[Trial]) -> dict:
@@ -284,3 +289,45 @@ def trials_csv_download(experiment: Experiment) -> HttpResponse:
     response = HttpResponse(trials_csv(experiment, list(trials_of(experiment))), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.pk}-trials.csv"'
     return response
+
+
+# --- what the experiment form offers and resolves ------------------------------------------------------------
+
+
+def compressible_versions(team) -> list:
+    """Ready float versions of the team's models (a quantized version cannot be compressed again)."""
+    from apps.registry.models import ModelVersion
+
+    versions = (
+        ModelVersion.objects.filter(model__team=team, status=ModelVersion.Status.READY)
+        .select_related("model")
+        .order_by("model__name", "-number")
+    )
+    return [v for v in versions if not any(t.get("kind") == "quantize" for t in v.transforms)]
+
+
+def team_model_version(team, model_id: int, number: int):
+    """A version of one of the team's models, or NotFound (another team's answers the same)."""
+    from apps.registry.models import ModelVersion
+
+    version = ModelVersion.objects.filter(model__team=team, model_id=model_id, number=number).first()
+    if version is None:
+        raise NotFound("base_version: no such model version in this team.", fields={"base_version": ["Not found."]})
+    return version
+
+
+def team_dataset_version(team, dataset_id: int, number: int, field: str = "dataset_version"):
+    """A version of one of the team's datasets, or a 400 naming the form field (never silently another one)."""
+    from apps.datasets.models import DatasetVersion
+
+    version = DatasetVersion.objects.filter(dataset__team=team, dataset_id=dataset_id, number=number).first()
+    if version is None:
+        raise ApplicationError(f"{field}: no such dataset version in this team.", fields={field: ["Not found."]})
+    return version
+
+
+def trial_of(experiment: Experiment, number: int) -> Trial:
+    trial = experiment.trials.select_related("version").filter(number=number).first()
+    if trial is None:
+        raise NotFound(f"trial: experiment {experiment.name} has no trial {number}.")
+    return trial

@@ -3,7 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.experiments.models import Experiment, Objective, Strategy, Trial
+from apps.experiments.models import Experiment, Trial
+from apps.experiments.services import EXPERIMENT_PARAMS
 
 
 class TrialSerializer(serializers.ModelSerializer):
@@ -102,7 +103,9 @@ class ExperimentSerializer(serializers.ModelSerializer):
         return RecommendedSerializer(best).data if best is not None and best.version is not None else None
 
 
-class ExperimentCreateSerializer(serializers.Serializer):
+class ExperimentCreateSerializer(EXPERIMENT_PARAMS.serializer("ExperimentSettings")):
+    """The experiment's references here; its settings (drop, objective, strategy, budget, …) from EXPERIMENT_PARAMS."""
+
     team = serializers.SlugField(required=False, help_text="Default: the model's team.")
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -112,14 +115,7 @@ class ExperimentCreateSerializer(serializers.Serializer):
     dataset_version = serializers.IntegerField(required=False, min_value=1, help_text="Default: its latest ready.")
     eval_dataset = serializers.IntegerField(required=False, help_text="Default: the training dataset.")
     eval_dataset_version = serializers.IntegerField(required=False, min_value=1)
-    max_accuracy_drop = serializers.FloatField(default=1.0, min_value=0, max_value=100, help_text="In points.")
-    objective = serializers.ChoiceField(choices=Objective.choices, default=Objective.SIZE)
-    strategy = serializers.ChoiceField(choices=Strategy.choices, default=Strategy.AUTO)
-    budget = serializers.IntegerField(default=20, min_value=1, max_value=200)
     recipes = serializers.JSONField(required=False, default=list, help_text="Grid: a list of recipes (lists of steps).")
-    finetune_epochs = serializers.IntegerField(default=3, min_value=0, max_value=200)
-    learning_rate = serializers.FloatField(default=5e-4, min_value=1e-7, max_value=1)
-    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**31 - 1)
 
 
 class PromoteSerializer(serializers.Serializer):

@@ -16,11 +16,12 @@ from django.utils import timezone
 from apps.accounts.models import Role, Team
 from apps.accounts.services import require_role
 from apps.core.errors import ApplicationError, Conflict, PermissionDenied
+from apps.core.params import Param, Params, invalid
 from apps.datasets.models import DatasetVersion
 from apps.experiments import search
 from apps.experiments.compression.recipes import describe, family
 from apps.experiments.frontier import Point, pareto_frontier, recommended
-from apps.experiments.kinds import checked_recipe, compressible_base
+from apps.experiments.kinds import FINETUNE_PARAMS, checked_recipe, compressible_base
 from apps.experiments.models import Experiment, ExperimentStatus, Objective, Strategy, Trial, TrialStatus
 from apps.jobs.models import TERMINAL, Job, JobStatus
 from apps.jobs.services import job_cancel, job_submit
@@ -42,31 +43,35 @@ TRIAL_STATUS = {
 FINISHED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.CANCELLED)
 
 
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(f"{field}: {message}", fields={field: [message]})
-
-
-def _checked_settings(*, max_accuracy_drop, budget, finetune_epochs, learning_rate) -> None:
-    if not 0 <= max_accuracy_drop <= 100:
-        raise _invalid("max_accuracy_drop", "must be from 0 to 100 points")
-    if not 1 <= budget <= MAX_BUDGET:
-        raise _invalid("budget", f"must be from 1 to {MAX_BUDGET} trials")
-    if not 0 <= finetune_epochs <= 200:
-        raise _invalid("finetune_epochs", "must be from 0 to 200")
-    if not 1e-7 <= learning_rate <= 1:
-        raise _invalid("learning_rate", "must be from 1e-7 to 1")
+# The settings of an experiment, declared once: the service checks them, and the API serializer
+# and the page's form are derived from them (apps.core.params).
+EXPERIMENT_PARAMS = Params(
+    Param(
+        "max_accuracy_drop",
+        float,
+        1.0,
+        low=0,
+        high=100,
+        label="Allowed accuracy drop (points)",
+        help="How many accuracy points below the base version a recommended model may be.",
+    ),
+    Param.of_choices("objective", Objective, Objective.SIZE.value, help="What the recommendation minimizes."),
+    Param.of_choices("strategy", Strategy, Strategy.AUTO.value),
+    Param("budget", int, 20, low=1, high=MAX_BUDGET, label="Trial budget", help="Compressed versions to try."),
+    *FINETUNE_PARAMS.only("finetune_epochs", "learning_rate", "seed"),
+)
 
 
 def _grid(recipes, budget: int) -> list[list[dict]]:
     if not isinstance(recipes, list) or not recipes:
-        raise _invalid("recipes", "a grid experiment needs a non-empty list of recipes")
+        raise invalid("recipes", "a grid experiment needs a non-empty list of recipes")
     checked = [checked_recipe(recipe, f"recipes.{index}") for index, recipe in enumerate(recipes)]
     keys = [search.recipe_key(recipe) for recipe in checked]
     if len(set(keys)) != len(keys):
         duplicate = next(index for index, key in enumerate(keys) if keys.index(key) != index)
-        raise _invalid(f"recipes.{duplicate}", "is listed twice")
+        raise invalid(f"recipes.{duplicate}", "is listed twice")
     if len(checked) > budget:
-        raise _invalid("recipes", f"{len(checked)} recipes exceed the budget of {budget} trials")
+        raise invalid("recipes", f"{len(checked)} recipes exceed the budget of {budget} trials")
     return checked
 
 
@@ -79,46 +84,23 @@ def experiment_create(
     base_version: ModelVersion,
     train_dataset_version: DatasetVersion,
     eval_dataset_version: DatasetVersion | None = None,
-    max_accuracy_drop: float = 1.0,
-    objective: str = Objective.SIZE,
-    strategy: str = Strategy.AUTO,
-    budget: int = 20,
     recipes: list | None = None,
-    finetune_epochs: int = 3,
-    learning_rate: float = 5e-4,
-    seed: int = 0,
     description: str = "",
+    **settings,
 ) -> Experiment:
-    """Create the experiment and start its baseline and first trials."""
+    """Create the experiment and start its baseline and first trials.
+
+    `settings` are EXPERIMENT_PARAMS (max_accuracy_drop, objective, strategy, budget,
+    finetune_epochs, learning_rate, seed); the ones not given take their declared defaults.
+    """
     require_role(actor, team, Role.MEMBER)
-    name = (name or "").strip()
-    if not name:
-        raise _invalid("name", "is required")
-    if team.experiments.filter(name=name).exists():
-        raise Conflict(
-            f"name: an experiment named '{name}' already exists in {team.slug}.", fields={"name": ["Taken."]}
-        )
-    model = base_version.model
-    if model.team_id != team.pk or train_dataset_version.dataset.team_id != team.pk:
-        raise _invalid("base_version", "must belong to the experiment's team")
-    compressible_base(model, base_version.number)
+    name = _free_name(team, name)
     eval_dataset_version = eval_dataset_version or train_dataset_version
-    if eval_dataset_version.dataset.team_id != team.pk:
-        raise _invalid("eval_dataset_version", "must belong to the experiment's team")
-    for dataset_version in {train_dataset_version, eval_dataset_version}:
-        if dataset_version.status != DatasetVersion.Status.READY:
-            raise _invalid("dataset_version", f"{dataset_version} is {dataset_version.status}, not ready")
-        check_compatible(base_version, dataset_version)
-    if objective not in Objective.values:
-        raise _invalid("objective", f"must be one of {', '.join(Objective.values)}")
-    if strategy not in Strategy.values:
-        raise _invalid("strategy", f"must be one of {', '.join(Strategy.values)}")
-    _checked_settings(
-        max_accuracy_drop=max_accuracy_drop, budget=budget, finetune_epochs=finetune_epochs, learning_rate=learning_rate
-    )
-    grid = _grid(recipes, budget) if strategy == Strategy.GRID else []
-    if strategy == Strategy.AUTO and recipes:
-        raise _invalid("recipes", "the auto strategy chooses its own recipes; use the grid strategy to list them")
+    _check_versions(team, base_version, train_dataset_version, eval_dataset_version)
+    settings = EXPERIMENT_PARAMS.clean(settings)
+    grid = _grid(recipes, settings["budget"]) if settings["strategy"] == Strategy.GRID else []
+    if settings["strategy"] == Strategy.AUTO and recipes:
+        raise invalid("recipes", "the auto strategy chooses its own recipes; use the grid strategy to list them")
     experiment = Experiment.objects.create(
         team=team,
         name=name[:100],
@@ -126,21 +108,39 @@ def experiment_create(
         base_version=base_version,
         train_dataset_version=train_dataset_version,
         eval_dataset_version=eval_dataset_version,
-        max_accuracy_drop=float(max_accuracy_drop),
-        objective=objective,
-        strategy=strategy,
-        budget=budget,
         recipes=grid,
-        finetune_epochs=finetune_epochs,
-        learning_rate=float(learning_rate),
-        seed=seed,
         created_by=actor,
+        **settings,
     )
     _start_baseline(experiment, actor)
-    first = grid or search.next_recipes(_space(experiment), {}, budget)
+    first = grid or search.next_recipes(_space(experiment), {}, experiment.budget)
     for number, recipe in enumerate(first, start=1):
         _start_trial(experiment, number, recipe, actor)
     return experiment
+
+
+def _free_name(team: Team, name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise invalid("name", "is required")
+    if team.experiments.filter(name=name).exists():
+        raise Conflict(
+            f"name: an experiment named '{name}' already exists in {team.slug}.", fields={"name": ["Taken."]}
+        )
+    return name
+
+
+def _check_versions(team: Team, base: ModelVersion, train: DatasetVersion, evaluation: DatasetVersion) -> None:
+    """The base version and both dataset versions are the team's, ready, and fit one another."""
+    if base.model.team_id != team.pk or train.dataset.team_id != team.pk:
+        raise invalid("base_version", "must belong to the experiment's team")
+    compressible_base(base.model, base.number)
+    if evaluation.dataset.team_id != team.pk:
+        raise invalid("eval_dataset_version", "must belong to the experiment's team")
+    for dataset_version in {train, evaluation}:
+        if dataset_version.status != DatasetVersion.Status.READY:
+            raise invalid("dataset_version", f"{dataset_version} is {dataset_version.status}, not ready")
+        check_compatible(base, dataset_version)
 
 
 def _space(experiment: Experiment) -> list[search.Ladder]:
@@ -405,5 +405,5 @@ def experiment_delete(*, actor, experiment: Experiment) -> None:
 def experiment_promote(*, actor, experiment: Experiment, trial: Trial, alias: str = "production"):
     """Point `alias` of the base model at the trial's version (the registry checks roles and the name)."""
     if trial.experiment_id != experiment.pk or trial.version is None:
-        raise _invalid("trial", "must be a finished trial of this experiment with a stored version")
+        raise invalid("trial", "must be a finished trial of this experiment with a stored version")
     return alias_set(actor=actor, model=experiment.base_version.model, name=alias, version=trial.version)

@@ -11,14 +11,11 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
 from apps.core.errors import NotFound
 from apps.core.pages import run_action, run_form_action
-from apps.datasets.models import DatasetVersion
-from apps.datasets.selectors import datasets_for_user
+from apps.datasets.selectors import ready_versions_of_team
 from apps.experiments import selectors, services
 from apps.experiments.filters import ExperimentFilter
-from apps.experiments.forms import ExperimentForm
+from apps.experiments.forms import FORM_SETTINGS, ExperimentForm
 from apps.experiments.models import ExperimentStatus, Strategy, TrialStatus
-from apps.registry.models import ModelVersion
-from apps.registry.selectors import models_for_user
 
 SORTABLE = {
     "number": "number",
@@ -56,19 +53,8 @@ def experiment_list(request):
     return render(request, "experiments/list.html", context)
 
 
-def _form_choices(request, team):
-    versions = (
-        ModelVersion.objects.filter(model__in=models_for_user(request.user).filter(team=team), status="ready")
-        .select_related("model")
-        .order_by("model__name", "-number")
-    )
-    versions = [v for v in versions if not any(t.get("kind") == "quantize" for t in v.transforms)]
-    dataset_versions = (
-        DatasetVersion.objects.filter(dataset__in=datasets_for_user(request.user).filter(team=team), status="ready")
-        .select_related("dataset")
-        .order_by("dataset__name", "-number")
-    )
-    return {"versions": versions, "dataset_versions": list(dataset_versions)}
+def _form_choices(team):
+    return {"versions": selectors.compressible_versions(team), "dataset_versions": list(ready_versions_of_team(team))}
 
 
 @login_required
@@ -76,7 +62,7 @@ def experiment_create(request):
     membership = current_membership(request)
     if membership is None:
         raise Http404("Join a team first.")
-    choices = _form_choices(request, membership.team)
+    choices = _form_choices(membership.team)
     initial = {}
     if request.GET.get("model") and request.GET.get("version"):
         initial["base_version"] = f"{request.GET['model']}:{request.GET['version']}"
@@ -96,16 +82,13 @@ def experiment_create(request):
 
 
 def _create_from_form(request, team, data):
-    model_id, number = ExperimentForm.pair(data["base_version"])
-    base = ModelVersion.objects.filter(model__team=team, model_id=model_id, number=number).first()
-    dataset_id, dataset_number = ExperimentForm.pair(data["dataset_version"])
-    train = DatasetVersion.objects.filter(dataset__team=team, dataset_id=dataset_id, number=dataset_number).first()
+    """The experiment the form describes; a version or dataset the team does not have is refused, never replaced."""
+    base = selectors.team_model_version(team, *ExperimentForm.pair(data["base_version"]))
+    train = selectors.team_dataset_version(team, *ExperimentForm.pair(data["dataset_version"]))
     evaluation = None
     if data.get("eval_dataset_version"):
-        eval_id, eval_number = ExperimentForm.pair(data["eval_dataset_version"])
-        evaluation = DatasetVersion.objects.filter(dataset__team=team, dataset_id=eval_id, number=eval_number).first()
-    if base is None or train is None:
-        raise NotFound("The chosen version or dataset is not in this team.")
+        pair = ExperimentForm.pair(data["eval_dataset_version"])
+        evaluation = selectors.team_dataset_version(team, *pair, field="eval_dataset_version")
     return services.experiment_create(
         actor=request.user,
         team=team,
@@ -113,13 +96,8 @@ def _create_from_form(request, team, data):
         base_version=base,
         train_dataset_version=train,
         eval_dataset_version=evaluation,
-        max_accuracy_drop=data["max_accuracy_drop"],
-        objective=data["objective"],
-        strategy=data["strategy"],
-        budget=data["budget"],
         recipes=data["recipes"] if data["strategy"] == Strategy.GRID else None,
-        finetune_epochs=data["finetune_epochs"],
-        learning_rate=data["learning_rate"],
+        **{param.name: data[param.name] for param in FORM_SETTINGS},
     )
 
 
@@ -184,9 +162,10 @@ def experiment_promote(request, pk):
     if not number.isdigit():
         messages.error(request, "trial: choose the trial whose version to promote.")
         return experiment_detail(request, pk, status=400)
-    trial = experiment.trials.select_related("version").filter(number=int(number)).first()
-    if trial is None:
-        raise Http404("Trial not found.")
+    try:
+        trial = selectors.trial_of(experiment, int(number))
+    except NotFound:
+        raise Http404("Trial not found.") from None
     alias = (request.POST.get("alias") or "production").strip()
 
     def promote():

@@ -6,15 +6,18 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.accounts.selectors import team_for_user
 from apps.core.api.views import ScopedQuerysetMixin
 from apps.jobs import selectors, services
 from apps.jobs.filters import JobFilter
+from apps.jobs.kinds import KINDS, kind_handler
 from apps.jobs.models import Job, JobEpoch
 from apps.jobs.serializers import (
     JobDetailSerializer,
     JobEpochSerializer,
+    JobKindSerializer,
     JobLogLineSerializer,
     JobSerializer,
     JobSubmitSerializer,
@@ -42,6 +45,7 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
         params = JobSubmitSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        _check_spec(data["kind"], data["spec"])
         job = services.job_submit(
             actor=request.user,
             team=team_for_user(request.user, data["team"]),
@@ -82,3 +86,21 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
         except ValueError:
             raise ValidationError({"after": ["Must be an integer (the id of the last line you saw)."]}) from None
         return Response(JobLogLineSerializer(selectors.job_log_after(self.get_object(), after), many=True).data)
+
+
+def _check_spec(kind: str, spec) -> None:
+    """The spec through its kind's derived serializer: errors named "spec.<field>" like the service's."""
+    handler = kind_handler(kind)
+    if handler.submittable:
+        checked = handler.spec_serializer(data=spec)
+        if not checked.is_valid():
+            raise ValidationError({"spec": checked.errors})
+
+
+class JobKindListView(APIView):
+    """Every job kind with its declared parameters: types, ranges, defaults and help."""
+
+    @extend_schema(responses=JobKindSerializer(many=True))
+    def get(self, request):
+        kinds = [KINDS[name].describe_params() for name in sorted(KINDS)]
+        return Response({"results": JobKindSerializer(kinds, many=True).data})

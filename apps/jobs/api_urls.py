@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.jobs import api
@@ -5,4 +6,4 @@ from apps.jobs import api
 router = SimpleRouter(trailing_slash=True)
 router.register("jobs", api.JobViewSet, basename="job")
 
-urlpatterns = router.urls
+urlpatterns = [path("job-kinds/", api.JobKindListView.as_view(), name="job-kind-list"), *router.urls]

@@ -87,3 +87,15 @@ def job_state(job: Job) -> WorkState:
         duration_seconds=job.duration_seconds,
         url=reverse("jobs:detail", args=[job.pk]),
     )
+
+
+def job_result_link(job: Job) -> tuple[str, str] | None:
+    """What the job made, as (words, page URL): the model version or dataset version it stored or measured."""
+    result = job.result or {}
+    if result.get("model") and result.get("version"):
+        words = {"evaluate": "measured", "export": "exported"}.get(job.kind, "model version")
+        return f"{words} v{result['version']}", reverse("registry:version", args=[result["model"], result["version"]])
+    if result.get("dataset") and result.get("version"):
+        url = reverse("datasets:detail", args=[result["dataset"]]) + f"?version={result['version']}"
+        return f"dataset version v{result['version']}", url
+    return None

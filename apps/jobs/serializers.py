@@ -1,7 +1,9 @@
 """API shapes of jobs: everything the job page shows, for scripts and the SDK."""
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from apps.jobs.kinds import KINDS
 from apps.jobs.models import Job, JobEpoch, JobKind, JobLogLine
 from apps.jobs.selectors import job_log_tail
 
@@ -86,11 +88,31 @@ class JobDetailSerializer(JobSerializer):
         return JobLogLineSerializer(job_log_tail(job), many=True).data
 
 
+def _submittable_specs() -> list:
+    return [handler.spec_serializer for handler in KINDS.values() if handler.submittable]
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(component_name="JobSpec", serializers=_submittable_specs, resource_type_field_name=None)
+)
+class JobSpecField(serializers.JSONField):
+    """The kind's parameters; the schema shows each submittable kind's spec, derived from its declaration."""
+
+
 class JobSubmitSerializer(serializers.Serializer):
     team = serializers.SlugField()
     kind = serializers.ChoiceField(choices=JobKind.choices)
-    spec = serializers.JSONField()
+    spec = JobSpecField()
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
     gpus = serializers.IntegerField(default=0, min_value=0, max_value=64)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
     time_limit_seconds = serializers.IntegerField(required=False, min_value=1, max_value=30 * 24 * 3600)
+
+
+class JobKindSerializer(serializers.Serializer):
+    """A job kind and its declared parameters (what the SDK and CLI show as help)."""
+
+    kind = serializers.CharField()
+    submittable = serializers.BooleanField()
+    started_by = serializers.CharField(help_text="For kinds their own app starts: what starts them.")
+    params = serializers.ListField(child=serializers.DictField(), help_text="name, type, required, default, minimum…")

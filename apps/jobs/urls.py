@@ -10,4 +10,5 @@ urlpatterns = [
     path("jobs/<int:pk>/live/", views.job_live, name="live"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="retry"),
+    path("models/<int:pk>/train/", views.model_train, name="train"),
 ]

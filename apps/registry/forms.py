@@ -80,32 +80,3 @@ class EvaluateForm(DatasetVersionChoiceMixin, forms.Form):
 class AliasForm(forms.Form):
     name = forms.SlugField(max_length=50, initial="production")
     version = forms.IntegerField(min_value=1)
-
-
-class TrainForm(DatasetVersionChoiceMixin, forms.Form):
-    """Submit a `train` job from the model page (the jobs app validates the spec)."""
-
-    dataset_version = forms.ChoiceField(label="Train on")
-    base_version = forms.IntegerField(
-        required=False, min_value=1, help_text="Fine-tune this version; blank: from scratch."
-    )
-    epochs = forms.IntegerField(min_value=1, max_value=1000, initial=10)
-    batch_size = forms.IntegerField(min_value=1, max_value=65536, initial=64)
-    optimizer = forms.ChoiceField(choices=[("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")], initial="adam")
-    learning_rate = forms.FloatField(min_value=1e-8, max_value=10, initial=0.001)
-    schedule = forms.ChoiceField(
-        choices=[("constant", "constant"), ("cosine", "cosine"), ("step", "step")], initial="cosine"
-    )
-    seed = forms.IntegerField(min_value=0, initial=0)
-    label = forms.CharField(max_length=100, required=False)
-
-    def spec(self, model_pk: int) -> dict:
-        data = self.cleaned_data
-        dataset, number = self.chosen_dataset_version()
-        spec = {"model": model_pk, "dataset": dataset, "dataset_version": number, "label": data["label"]}
-        spec.update(
-            {name: data[name] for name in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "seed")}
-        )
-        if data.get("base_version"):
-            spec["base_version"] = data["base_version"]
-        return spec

@@ -11,7 +11,6 @@ urlpatterns = [
     path("models/<int:pk>/versions-table/", views.model_versions_partial, name="versions_partial"),
     path("models/<int:pk>/upload/", views.version_upload, name="upload"),
     path("models/<int:pk>/alias/", views.alias_set, name="alias_set"),
-    path("models/<int:pk>/train/", views.model_train, name="train"),
     path("models/<int:pk>/delete/", views.model_delete, name="delete"),
     path("models/<int:pk>/versions/<int:number>/", views.version_detail, name="version"),
     path("models/<int:pk>/versions/<int:number>/work/", views.version_work_partial, name="version_work"),

@@ -16,11 +16,10 @@ from apps.core.middleware import accepts_uploads
 from apps.core.pages import form_errors_text, run_action, run_form_action
 from apps.core.uploads import limit_uploads
 from apps.core.work import attach_states
-from apps.datasets.models import DatasetVersion
-from apps.datasets.selectors import datasets_for_user, version_for_user
+from apps.datasets.selectors import datasets_for_user, ready_versions_for, version_for_user
 from apps.registry import evaluations, exports, selectors, services
 from apps.registry.filters import ModelFilter
-from apps.registry.forms import AliasForm, EvaluateForm, ModelCreateForm, TrainForm, VersionUploadForm
+from apps.registry.forms import AliasForm, EvaluateForm, ModelCreateForm, VersionUploadForm
 from apps.registry.models import ModelVersion
 
 PROCESSING = ModelVersion.Status.PROCESSING
@@ -35,11 +34,7 @@ def _or_404(lookup):
 
 def _ready_dataset_versions(user, model):
     """Ready versions of the datasets of the model's team and task (for the selects)."""
-    return (
-        DatasetVersion.objects.filter(dataset__team=model.team, dataset__task=model.task, status="ready")
-        .select_related("dataset")
-        .order_by("dataset__name", "-number")
-    )
+    return ready_versions_for(model.team, model.task)
 
 
 @login_required
@@ -76,7 +71,7 @@ def model_create(request):
                 dataset=dataset,
                 description=data["description"],
             )
-            return f"Model {created['model'].name} created. Upload weights, or train it once jobs arrive."
+            return f"Model {created['model'].name} created. Train it or upload weights below."
 
         if membership is None:
             messages.error(request, "Join or create a team first.")
@@ -93,8 +88,6 @@ def _model_context(request, model):
     dataset_versions = list(_ready_dataset_versions(request.user, model))
     upload_form = VersionUploadForm()
     upload_form.set_dataset_versions(dataset_versions)
-    train_form = TrainForm()
-    train_form.set_dataset_versions(dataset_versions)
     for version in versions:
         version.best = selectors.best_evaluation(version)
     return {
@@ -103,7 +96,6 @@ def _model_context(request, model):
         "aliases": list(selectors.model_aliases(model)),
         "lineage": selectors.lineage_chart(versions) if versions else None,
         "upload_form": upload_form,
-        "train_form": train_form,
         "alias_form": AliasForm(initial={"version": versions[0].number} if versions else {}),
         "can_write": membership_of(request.user, model.team).has_role(Role.MEMBER),
         "processing": any(v.status == PROCESSING for v in versions),
@@ -267,24 +259,3 @@ def version_export(request, pk, number):
         if status == 200
         else version_detail(request, pk, number, status=status)
     )
-
-
-@login_required
-@require_POST
-def model_train(request, pk):
-    """Submit a `train` job for this model; its page follows the training."""
-    from apps.jobs.services import job_submit  # the jobs app sits above the registry
-
-    model = _or_404(lambda: selectors.model_for_user(request.user, pk))
-    form = TrainForm(request.POST)
-    form.set_dataset_versions(_ready_dataset_versions(request.user, model))
-    submitted = {}
-
-    def submit(data):
-        submitted["job"] = job_submit(actor=request.user, team=model.team, kind="train", spec=form.spec(model.pk))
-        return f"Training job #{submitted['job'].pk} submitted."
-
-    status = run_form_action(request, form, submit)
-    if "job" in submitted:
-        return redirect("jobs:detail", pk=submitted["job"].pk)
-    return model_detail(request, pk, status=status)

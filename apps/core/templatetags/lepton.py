@@ -53,3 +53,17 @@ WORK_VERBS = {
 def made_by(kind):
     """A job kind as the verb of what its job did to a row: "ingest" -> "ingested"."""
     return WORK_VERBS.get(kind, "made")
+
+
+@register.filter
+def control(field):
+    """A bound field's widget with Bootstrap's class (and is-invalid when it has errors): one look for every form.
+
+    The widget keeps what the form field says about itself (min, max, step, required), so the
+    limits a page shows are the ones its declaration checks.
+    """
+    checkbox = getattr(field.field.widget, "input_type", "") == "checkbox"
+    css = "form-check-input" if checkbox else "form-control"
+    if field.errors:
+        css += " is-invalid"
+    return field.as_widget(attrs={"class": css})

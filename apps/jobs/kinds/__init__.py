@@ -8,6 +8,7 @@ the forms and the published schema are derived from it (apps.core.params).
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from apps.core.errors import ApplicationError
 from apps.core.params import Params
@@ -33,6 +34,25 @@ class KindHandler:
     def check(self, spec, *, team, actor) -> dict:
         """The spec checked against the declaration, then its references against the team."""
         return self.validate(self.params.clean(spec, prefix="spec."), team=team, actor=actor)
+
+    @property
+    def submittable(self) -> bool:
+        """Whether anyone may submit it through the jobs API (else only its own app starts it)."""
+        return not self.started_by
+
+    @cached_property
+    def spec_serializer(self):
+        """The spec as a DRF serializer, derived from the declaration (for the API and its schema)."""
+        return self.params.serializer(f"{self.name.title()}Spec")
+
+    def describe_params(self) -> dict:
+        """The kind as the API publishes it: its parameters with types, ranges, defaults and help."""
+        return {
+            "kind": self.name,
+            "submittable": self.submittable,
+            "started_by": self.started_by,
+            "params": self.params.describe(),
+        }
 
 
 KINDS: dict[str, KindHandler] = {}

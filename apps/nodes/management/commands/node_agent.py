@@ -3,8 +3,9 @@
     manage.py node_agent --name gpu-01 [--pool a100] [--slots 4] [--no-general]
 
 It starts two django-q2 clusters: one on this node's own queue (`lepton-node-<name>`, where the
-scheduler puts jobs placed here; one worker per slot) and, unless --no-general, one on the
-general queue (dataset ingests, imports, evaluations, exports, the periodic reapers). Every
+scheduler puts every job placed here: ingests, imports, training, evaluations, compressions,
+exports; one worker per slot) and, unless --no-general, one with a single worker on the general
+queue (the engine's periodic housekeeping: the reaper, placement, reconciles). Every
 LEPTON_NODE_HEARTBEAT_SECONDS it reports that it is alive, with live GPU figures. Ctrl-C or
 SIGTERM stops the workers and marks the node offline; its running jobs are requeued.
 """
@@ -34,13 +35,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True, help="Unique node name (letters, digits, '-').")
         parser.add_argument("--pool", default="default")
-        parser.add_argument("--slots", type=int, default=None, help="Jobs at once (default: GPUs, at least 1).")
+        parser.add_argument("--slots", type=int, default=None, help="Jobs at once (default: one per GPU, at least 2).")
         parser.add_argument("--no-general", action="store_true", help="Do not serve the general queue.")
 
     def handle(self, *args, name, pool, slots, no_general, **options):
         fake = settings.LEPTON_FAKE_GPUS
         gpus = read_gpus(fake_gpus=fake)
-        slots = slots or max(1, len(gpus))
+        # Every piece of work takes a slot: at least two, so an ingest or an evaluation can run beside a training.
+        slots = slots or max(2, len(gpus))
         node = node_register(name=name, pool=pool, facts=host_facts(), gpus=gpus, worker_slots=slots)
         self.stdout.write(
             self.style.SUCCESS(
@@ -51,7 +53,7 @@ class Command(BaseCommand):
         workers = {"jobs": self._cluster(node.queue, slots)}
         node_alive.send(sender=type(node), node=node)
         if not no_general:
-            workers["general"] = self._cluster(None, settings.Q_CLUSTER["workers"])
+            workers["general"] = self._cluster(None, 1)  # housekeeping only: all work is placed on the node queue
         stopping = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.append(True))
