@@ -14,8 +14,6 @@ from apps.core.errors import Conflict, PermissionDenied
 from apps.nodes.inventory import GpuInfo
 from apps.nodes.models import Gpu, Node
 
-S = Node.Status
-
 
 def _require_operator(actor) -> None:
     if not getattr(actor, "is_staff", False):
@@ -31,8 +29,8 @@ def node_register(*, name: str, pool: str, facts: dict, gpus: list[GpuInfo], wor
     node.cpu_count, node.memory_bytes = facts["cpu_count"], facts["memory_bytes"]
     node.torch_version, node.cuda_version = facts["torch_version"], facts["cuda_version"]
     node.worker_slots = worker_slots
-    if node.status != S.DRAINING:
-        node.status, node.status_reason = S.ONLINE, ""
+    if node.status != Node.Status.DRAINING:
+        node.status, node.status_reason = Node.Status.ONLINE, ""
     node.save()
     _sync_gpus(node, gpus)
     return node
@@ -60,7 +58,7 @@ def node_heartbeat(*, node_id: int, gpus: list[GpuInfo]) -> Node:
     """The agent is alive: refresh the heartbeat and the GPUs' live figures."""
     now = timezone.now()
     Node.objects.filter(pk=node_id).update(last_heartbeat_at=now)
-    Node.objects.filter(pk=node_id, status=S.OFFLINE).update(status=S.ONLINE, status_reason="")
+    Node.objects.filter(pk=node_id, status=Node.Status.OFFLINE).update(status=Node.Status.ONLINE, status_reason="")
     for gpu in gpus:
         Gpu.objects.filter(node_id=node_id, index=gpu.index).update(
             memory_used_bytes=gpu.memory_used_bytes,
@@ -74,35 +72,35 @@ def node_heartbeat(*, node_id: int, gpus: list[GpuInfo]) -> Node:
 def node_drain(*, actor, node: Node) -> Node:
     """Let the node finish its jobs and place nothing new there."""
     _require_operator(actor)
-    if node.status == S.OFFLINE:
+    if node.status == Node.Status.OFFLINE:
         raise Conflict(f"Node {node.name} is offline; there is nothing to drain.")
-    Node.objects.filter(pk=node.pk).update(status=S.DRAINING, status_reason=f"drained by {actor.username}")
+    Node.objects.filter(pk=node.pk).update(status=Node.Status.DRAINING, status_reason=f"drained by {actor.username}")
     node.refresh_from_db()
     return node
 
 
 def node_undrain(*, actor, node: Node) -> Node:
     _require_operator(actor)
-    Node.objects.filter(pk=node.pk, status=S.DRAINING).update(status=S.ONLINE, status_reason="")
+    Node.objects.filter(pk=node.pk, status=Node.Status.DRAINING).update(status=Node.Status.ONLINE, status_reason="")
     node.refresh_from_db()
     return node
 
 
 def node_stopped(*, node_id: int) -> None:
     """The agent shut down cleanly: the node is offline at once (its jobs are requeued by the reaper)."""
-    Node.objects.filter(pk=node_id).update(status=S.OFFLINE, status_reason="the node agent stopped")
+    Node.objects.filter(pk=node_id).update(status=Node.Status.OFFLINE, status_reason="the node agent stopped")
 
 
 def nodes_mark_silent_offline() -> list[int]:
     """Nodes whose heartbeat is older than LEPTON_NODE_STALE_SECONDS go offline; returns their ids."""
     cutoff = timezone.now() - timedelta(seconds=settings.LEPTON_NODE_STALE_SECONDS)
     silent = list(
-        Node.objects.filter(status__in=(S.ONLINE, S.DRAINING), last_heartbeat_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )
+        Node.objects.filter(
+            status__in=(Node.Status.ONLINE, Node.Status.DRAINING), last_heartbeat_at__lt=cutoff
+        ).values_list("pk", flat=True)
     )
     Node.objects.filter(pk__in=silent).update(
-        status=S.OFFLINE, status_reason=f"no heartbeat for {settings.LEPTON_NODE_STALE_SECONDS} s"
+        status=Node.Status.OFFLINE, status_reason=f"no heartbeat for {settings.LEPTON_NODE_STALE_SECONDS} s"
     )
     return silent
 
@@ -110,4 +108,4 @@ def nodes_mark_silent_offline() -> list[int]:
 def placeable_nodes():
     """Nodes that take new jobs: online, not draining, heard from recently."""
     cutoff = timezone.now() - timedelta(seconds=settings.LEPTON_NODE_STALE_SECONDS)
-    return Node.objects.filter(status=S.ONLINE, last_heartbeat_at__gte=cutoff)
+    return Node.objects.filter(status=Node.Status.ONLINE, last_heartbeat_at__gte=cutoff)
