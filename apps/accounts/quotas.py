@@ -154,9 +154,7 @@ def _refuse_if_over(quota: TeamQuota, usage: TeamUsage, *, gpus, jobs, gpu_hours
         )
     job_limit = quota.limit("max_running_jobs")
     if jobs and usage.running_jobs + jobs > job_limit:
-        raise QuotaExceeded(
-            f"team quota: {usage.running_jobs} of {job_limit} running jobs", limit="max_running_jobs"
-        )
+        raise QuotaExceeded(f"team quota: {usage.running_jobs} of {job_limit} running jobs", limit="max_running_jobs")
     hours_limit = quota.limit("gpu_hours_per_month")
     hours_used = usage.gpu_hours
     if (gpus or gpu_hours) and (hours_used + gpu_hours > hours_limit or hours_used >= hours_limit):
