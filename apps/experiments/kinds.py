@@ -13,6 +13,7 @@ from apps.datasets.selectors import version_splits
 from apps.experiments.compression.pipeline import FinetuneSettings, compress
 from apps.experiments.compression.recipes import RecipeError, describe, validate_recipe
 from apps.jobs.kinds import register_kind
+from apps.jobs.kinds.evaluate import measure_in_job, measured_result
 from apps.jobs.kinds.references import (
     DATASET,
     DATASET_VERSION,
@@ -22,7 +23,7 @@ from apps.jobs.kinds.references import (
     ready_version,
     team_model,
 )
-from apps.registry.evaluations import check_compatible, evaluate_now
+from apps.registry.evaluations import check_compatible
 from apps.registry.loading import version_module
 from apps.registry.models import Model, ModelVersion, VersionSource
 from apps.registry.services import version_from_weights
@@ -126,24 +127,12 @@ def run(context) -> dict:
     if version is None:
         version = _compress(context, model, base, dataset_version)
     context.progress(0.96, "measuring the new version on the test split")
-    evaluation = evaluate_now(
-        actor=job.submitted_by,
-        version=version,
-        dataset_version=eval_version,
-        job_id=job.pk,
-        device=context.device,
-        fence=context.fence,
-    )
+    evaluation = measure_in_job(context, version, eval_version)
     context.log(
         f"v{version.number}: {version.bytes:,} bytes ({version.bytes / max(base.bytes, 1):.3f}x of v{base.number}), "
         f"test accuracy {evaluation.accuracy:.4f}, {evaluation.latency_ms:.3f} ms per sample"
     )
-    return {
-        "model": model.pk,
-        "version": version.number,
-        "evaluation": evaluation.pk,
-        "test_accuracy": evaluation.accuracy,
-    }
+    return measured_result(evaluation)
 
 
 def _compress(context, model: Model, base: ModelVersion, dataset_version: DatasetVersion) -> ModelVersion:

@@ -38,23 +38,34 @@ def validate(spec: dict, *, team, actor) -> dict:
 
 
 def run(context) -> dict:
-    spec, job = context.job.spec, context.job
+    spec = context.job.spec
     version = Model.objects.get(pk=spec["model"]).versions.get(number=spec["version"])
     dataset_version = DatasetVersion.objects.get(dataset_id=spec["dataset"], number=spec["dataset_version"])
     context.log(f"measuring {version} on {dataset_version}")
-    evaluation = evaluate_now(
-        actor=job.submitted_by,
+    evaluation = measure_in_job(context, version, dataset_version, report=context.progress)
+    context.log(f"test accuracy {evaluation.accuracy:.4f}, {evaluation.latency_ms:.3f} ms per sample")
+    return measured_result(evaluation)
+
+
+def measure_in_job(context, version, dataset_version, report=lambda fraction, message: None):
+    """Evaluate `version` as part of the running job (train, compress and evaluate all end so)."""
+    return evaluate_now(
+        actor=context.job.submitted_by,
         version=version,
         dataset_version=dataset_version,
-        job_id=job.pk,
+        job_id=context.job.pk,
         device=context.device,
-        report=context.progress,
+        report=report,
         fence=context.fence,
     )
-    context.log(f"test accuracy {evaluation.accuracy:.4f}, {evaluation.latency_ms:.3f} ms per sample")
+
+
+def measured_result(evaluation) -> dict:
+    """What a job that measured a version returns: links to the version and its evaluation."""
+    version = evaluation.version
     return {
-        "model": spec["model"],
-        "version": spec["version"],
+        "model": version.model_id,
+        "version": version.number,
         "evaluation": evaluation.pk,
         "test_accuracy": evaluation.accuracy,
     }

@@ -12,11 +12,12 @@ from apps.core.storage import local_path
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import version_splits
 from apps.jobs.kinds import register_kind
+from apps.jobs.kinds.evaluate import measure_in_job, measured_result
 from apps.jobs.kinds.references import DATASET, DATASET_VERSION, MODEL, model_dataset_version, ready_version, team_model
 from apps.jobs.training.distributed import train_data_parallel
 from apps.jobs.training.loop import TrainConfig, TrainingState, train
 from apps.registry.architectures import build_model
-from apps.registry.evaluations import check_compatible, evaluate_now
+from apps.registry.evaluations import check_compatible
 from apps.registry.loading import version_module
 from apps.registry.models import Model, ModelVersion, VersionSource
 from apps.registry.services import version_from_weights
@@ -82,21 +83,9 @@ def run(context) -> dict:
         config = TrainConfig(**{name: spec[name] for name in TrainConfig.__dataclass_fields__})
         existing = _train(context, model, base, dataset_version, config)
     context.progress(0.97, "evaluating the new version on the test split")
-    evaluation = evaluate_now(
-        actor=job.submitted_by,
-        version=existing,
-        dataset_version=dataset_version,
-        job_id=job.pk,
-        device=context.device,
-        fence=context.fence,
-    )
+    evaluation = measure_in_job(context, existing, dataset_version)
     context.log(f"v{existing.number}: test accuracy {evaluation.accuracy:.4f} on {evaluation.sample_count} samples")
-    return {
-        "model": model.pk,
-        "version": existing.number,
-        "evaluation": evaluation.pk,
-        "test_accuracy": evaluation.accuracy,
-    }
+    return measured_result(evaluation)
 
 
 def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelVersion:
