@@ -56,6 +56,19 @@ def team_memberships(team: Team) -> QuerySet[Membership]:
     return memberships_with_users().filter(team=team)
 
 
+def team_member_count(team: Team) -> int:
+    """How many memberships the team has, pending invitations included (what its page lists)."""
+    return team_memberships(team).count()
+
+
+def team_member(team: Team, username: str) -> Membership:
+    """The membership (or pending invitation) of `username` in `team`, else `NotFound`."""
+    membership = team_memberships(team).filter(user__username=username).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
 def user_memberships(user) -> QuerySet[Membership]:
     if not getattr(user, "is_authenticated", False):
         return Membership.objects.none()
@@ -69,5 +82,21 @@ def user_invitations(user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, accepted_at__isnull=True).select_related("team", "invited_by")
 
 
+def invitation_for_user(user, pk) -> Membership:
+    """One invitation waiting for the user's answer, else `NotFound` (someone else's, or answered)."""
+    invitation = user_invitations(user).filter(pk=pk).first()
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
 def user_tokens(user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user)
+
+
+def token_for_user(user, pk) -> ApiToken:
+    """One of the user's own API tokens, else `NotFound`."""
+    token = user_tokens(user).filter(pk=pk).first()
+    if token is None:
+        raise NotFound("Token not found.")
+    return token

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -14,23 +15,16 @@ from apps.accounts.current import choose_team, current_team
 from apps.accounts.forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamRenameForm, TokenCreateForm
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_usage
-from apps.accounts.selectors import membership_of, team_for_user, team_memberships, user_invitations, user_tokens
-from apps.core.errors import NotFound
-from apps.core.pages import run_action, run_form_action
-
-
-def _team_or_404(user, slug):
-    try:
-        return team_for_user(user, slug)
-    except NotFound:
-        raise Http404("Team not found.") from None
-
-
-def _member_or_404(team, username):
-    membership = team_memberships(team).filter(user__username=username).first()
-    if membership is None:
-        raise Http404("Member not found.")
-    return membership
+from apps.accounts.selectors import (
+    invitation_for_user,
+    membership_of,
+    team_for_user,
+    team_member,
+    team_memberships,
+    token_for_user,
+    user_tokens,
+)
+from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page
 
 
 @login_required
@@ -56,19 +50,22 @@ def current_team_page(request):
 @login_required
 def team_create(request):
     form = TeamCreateForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST":
-        created = {}
-
-        def create(data):
-            created["team"] = services.team_create(creator=request.user, name=data["name"], slug=data["slug"] or None)
-            return f"Team {created['team'].name} created; you are its owner."
-
-        status = run_form_action(request, form, create)
-        if "team" in created:
-            choose_team(request, created["team"].slug)
-            return redirect("accounts:team", slug=created["team"].slug)
-    return render(request, "accounts/team_create.html", {"form": form}, status=status)
+    if request.method != "POST":
+        return render(request, "accounts/team_create.html", {"form": form})
+    outcome = attempt_form(
+        request,
+        form,
+        lambda data: services.team_create(creator=request.user, name=data["name"], slug=data["slug"] or None),
+        success=lambda team: f"Team {team.name} created; you are its owner.",
+    )
+    if outcome.ok:
+        choose_team(request, outcome.value.slug)
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda team: reverse("accounts:team", args=[team.slug]),
+        lambda status: render(request, "accounts/team_create.html", {"form": form}, status=status),
+    )
 
 
 def _team_context(request, team):
@@ -95,80 +92,88 @@ def _team_response(request, team, status=200):
 
 @login_required
 def team_detail(request, slug):
-    return _team_response(request, _team_or_404(request.user, slug))
+    return _team_response(request, found_or_404(team_for_user, request.user, slug))
 
 
 @login_required
 @require_POST
 def team_rename(request, slug):
-    team = _team_or_404(request.user, slug)
-    status = run_form_action(
+    team = found_or_404(team_for_user, request.user, slug)
+    outcome = attempt_form(
         request,
         TeamRenameForm(request.POST),
-        lambda data: f"Team renamed to {services.team_rename(actor=request.user, team=team, name=data['name']).name}.",
+        lambda data: services.team_rename(actor=request.user, team=team, name=data["name"]),
+        success=lambda renamed: f"Team renamed to {renamed.name}.",
     )
-    return _team_response(request, team, status)
+    return _team_response(request, team, outcome.status)
 
 
 @login_required
 @require_POST
 def member_add(request, slug):
-    team = _team_or_404(request.user, slug)
-
-    def add(data):
-        membership = services.member_add(actor=request.user, team=team, user_identifier=data["user"], role=data["role"])
-        return f"{membership.user.username} was invited to {team.name} as {membership.role}."
-
-    status = run_form_action(request, MemberAddForm(request.POST), add)
-    return _team_response(request, team, status)
+    team = found_or_404(team_for_user, request.user, slug)
+    outcome = attempt_form(
+        request,
+        MemberAddForm(request.POST),
+        lambda data: services.member_add(
+            actor=request.user, team=team, user_identifier=data["user"], role=data["role"]
+        ),
+        success=lambda invited: f"{invited.user.username} was invited to {team.name} as {invited.role}.",
+    )
+    return _team_response(request, team, outcome.status)
 
 
 @login_required
 @require_POST
 def member_set_role(request, slug, username):
-    team = _team_or_404(request.user, slug)
-    membership = _member_or_404(team, username)
-
-    def set_role(data):
-        services.member_set_role(actor=request.user, membership=membership, role=data["role"])
-        return f"{username} is now {data['role']}."
-
-    status = run_form_action(request, MemberRoleForm(request.POST), set_role)
-    return _team_response(request, team, status)
+    team = found_or_404(team_for_user, request.user, slug)
+    membership = found_or_404(team_member, team, username)
+    outcome = attempt_form(
+        request,
+        MemberRoleForm(request.POST),
+        lambda data: services.member_set_role(actor=request.user, membership=membership, role=data["role"]),
+        success=lambda changed: f"{username} is now {changed.role}.",
+    )
+    return _team_response(request, team, outcome.status)
 
 
 @login_required
 @require_POST
 def member_remove(request, slug, username):
-    team = _team_or_404(request.user, slug)
-    membership = _member_or_404(team, username)
-
-    def remove():
-        services.member_remove(actor=request.user, membership=membership)
-        return f"{username} left {team.name}."
-
-    status = run_action(request, remove)
-    if status == 200 and membership.user_id == request.user.pk:
+    team = found_or_404(team_for_user, request.user, slug)
+    membership = found_or_404(team_member, team, username)
+    outcome = attempt(
+        request,
+        lambda: services.member_remove(actor=request.user, membership=membership),
+        success=f"{username} left {team.name}.",
+    )
+    if outcome.ok and membership.user_id == request.user.pk:
         return redirect("dashboard:home")
-    return _team_response(request, team, status)
+    return _team_response(request, team, outcome.status)
 
 
 @login_required
 @require_POST
 def invitation_answer(request, pk, answer):
-    invitation = user_invitations(request.user).filter(pk=pk).first()
-    if invitation is None:
-        raise Http404("Invitation not found.")
+    invitation = found_or_404(invitation_for_user, request.user, pk)
     accept = answer == "accept"
-
-    def answer_it():
-        services.invitation_answer(user=request.user, membership=invitation, accept=accept)
-        if accept:
-            return f"You joined {invitation.team.name} as {invitation.role}."
-        return f"You declined the invitation to {invitation.team.name}."
-
-    run_action(request, answer_it)
+    if accept:
+        success = f"You joined {invitation.team.name} as {invitation.role}."
+    else:
+        success = f"You declined the invitation to {invitation.team.name}."
+    attempt(
+        request,
+        lambda: services.invitation_answer(user=request.user, membership=invitation, accept=accept),
+        success=success,
+    )
     return redirect("dashboard:home")
+
+
+def _token_issued(request, data) -> tuple:
+    """(token, secret) for the form's name and lifetime."""
+    days = data["expires_in_days"]
+    expires_at = timezone.now() + timedelta(days=days) if days else None
+    return tokens.token_create(user=request.user, name=data["name"], expires_at=expires_at)
 
 
 @login_required
@@ -177,20 +182,15 @@ def token_list(request):
     form = TokenCreateForm(request.POST if request.method == "POST" else None)
     status, new_secret = 200, None
     if request.method == "POST":
-        created = {}
-
-        def create(data):
-            days = data["expires_in_days"]
-            expires_at = timezone.now() + timedelta(days=days) if days else None
-            created["token"], created["secret"] = tokens.token_create(
-                user=request.user, name=data["name"], expires_at=expires_at
-            )
-            return f"Token '{created['token'].name}' created. Copy it now: it will not be shown again."
-
-        status = run_form_action(request, form, create)
-        new_secret = created.get("secret")
-        if new_secret:
-            form = TokenCreateForm()
+        outcome = attempt_form(
+            request,
+            form,
+            lambda data: _token_issued(request, data),
+            success=lambda issued: f"Token '{issued[0].name}' created. Copy it now: it will not be shown again.",
+        )
+        status = outcome.status
+        if outcome.ok:
+            new_secret, form = outcome.value[1], TokenCreateForm()
     context = {"tokens": user_tokens(request.user), "form": form, "new_secret": new_secret, "now": timezone.now()}
     return render(request, "accounts/tokens.html", context, status=status)
 
@@ -198,8 +198,10 @@ def token_list(request):
 @login_required
 @require_POST
 def token_revoke(request, token_id):
-    token = user_tokens(request.user).filter(pk=token_id).first()
-    if token is None:
-        raise Http404("Token not found.")
-    run_action(request, lambda: f"Token '{tokens.token_revoke(actor=request.user, token=token).name}' revoked.")
+    token = found_or_404(token_for_user, request.user, token_id)
+    attempt(
+        request,
+        lambda: tokens.token_revoke(actor=request.user, token=token),
+        success=lambda revoked: f"Token '{revoked.name}' revoked.",
+    )
     return redirect("accounts:tokens")

@@ -6,8 +6,8 @@ from django.shortcuts import render
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_usage
-from apps.accounts.selectors import team_memberships, user_invitations
-from apps.jobs.selectors import jobs_for_user
+from apps.accounts.selectors import team_member_count, user_invitations
+from apps.dashboard.selectors import team_active_jobs
 from apps.nodes.selectors import free_gpu_count, node_views, nodes_with_gpus
 
 
@@ -17,15 +17,15 @@ def home(request):
     context = {"membership": membership, "invitations": list(user_invitations(request.user))}
     if membership is not None:
         team = membership.team
-        jobs = jobs_for_user(request.user).filter(team=team)
+        running_jobs, queued_jobs = team_active_jobs(request.user, team)
         node_list = node_views(request.user, list(nodes_with_gpus()))
         context.update(
-            running_jobs=list(jobs.filter(status__in=("scheduled", "running"))[:10]),
-            queued_jobs=list(jobs.filter(status="queued")[:10]),
+            running_jobs=running_jobs,
+            queued_jobs=queued_jobs,
             free_gpus=free_gpu_count(node_list),
             online_nodes=sum(1 for view in node_list if view.node.status == "online"),
             team=team,
-            member_count=team_memberships(team).count(),
+            member_count=team_member_count(team),
             quota=team.quota,
             quota_lines=quota_lines(team.quota, team_usage(team)),
             can_manage=membership.has_role(Role.ADMIN),

@@ -26,6 +26,12 @@ def datasets_for_user(user) -> QuerySet[Dataset]:
     )
 
 
+def team_datasets(user, team) -> QuerySet[Dataset]:
+    """`datasets_for_user` narrowed to the current team; none when there is no current team."""
+    datasets = datasets_for_user(user)  # none() keeps the annotations the filters may name
+    return datasets.filter(team=team) if team is not None else datasets.none()
+
+
 def dataset_for_user(user, pk) -> Dataset:
     return get_scoped_or_404(Dataset.objects.select_related("team"), user, pk=pk)
 

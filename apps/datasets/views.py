@@ -1,20 +1,16 @@
 """HTML pages of datasets: list, create (upload with a progress bar), detail with preview."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
-from apps.core.errors import ApplicationError, NotFound
-from apps.core.middleware import accepts_uploads
-from apps.core.pages import form_errors_text, run_action
+from apps.core.errors import ApplicationError
+from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page, upload_page
 from apps.core.uploads import limit_uploads
 from apps.core.work import attach_states
 from apps.datasets import selectors, services
@@ -26,20 +22,16 @@ CREATE_TEMPLATES = ("datasets/create.html", "datasets/_create_form.html")
 VERSION_TEMPLATES = ("datasets/version_new.html", "datasets/_version_form.html")
 
 
-def _or_404(lookup):
-    try:
-        return lookup()
-    except NotFound:
-        raise Http404("Not found.") from None
+def _limit_uploads(request):
+    """The upload limit of dataset files, looked up in this module per request (a test watches it)."""
+    return limit_uploads(request)
 
 
 @login_required
 def dataset_list(request):
     membership = current_membership(request)
-    datasets = selectors.datasets_for_user(request.user).none()
-    if membership is not None:
-        datasets = selectors.datasets_for_user(request.user).filter(team=membership.team)
-    filters = DatasetFilter(request.GET, queryset=datasets.order_by("name"))
+    datasets = selectors.team_datasets(request.user, membership.team if membership else None)
+    filters = DatasetFilter(request.GET, queryset=datasets)
     context = {
         "datasets": filters.qs,
         "filters": filters,
@@ -66,57 +58,50 @@ def _add_version(request, form, dataset) -> DatasetVersion:
     )
 
 
+def _create_with_version(request, membership, form) -> DatasetVersion:
+    """The dataset and its first version, both or neither."""
+    if membership is None:
+        raise ApplicationError("Join or create a team first.")
+    with transaction.atomic():
+        dataset = services.dataset_create(
+            actor=request.user,
+            team=membership.team,
+            name=form.cleaned_data["name"],
+            task=form.cleaned_data["task"],
+            description=form.cleaned_data["description"],
+        )
+        return _add_version(request, form, dataset)
+
+
 def _form_response(request, page, partial, context, status):
     """The form again with the problem flashed; htmx gets only the form (swapped in place)."""
     template = partial if request.htmx else page
     return render(request, template, {**context, "partial": bool(request.htmx)}, status=status)
 
 
-def _redirect(request, url):
-    if request.htmx:
-        return HttpResponse(status=204, headers={"HX-Redirect": url})
-    return redirect(url)
-
-
-@accepts_uploads
-@csrf_exempt  # checked below, once the upload size limit is in place
-@login_required
+@upload_page(limit=_limit_uploads)
 def dataset_create(request):
     if request.method != "POST":
         return render(request, "datasets/create.html", {"form": DatasetCreateForm()})
-    return _dataset_create_post(request, limit_uploads(request))
-
-
-@csrf_protect
-def _dataset_create_post(request, handler):
     form = DatasetCreateForm(request.POST, request.FILES)
-    if handler.exceeded:
-        messages.error(request, handler.refusal().message)
-        return _form_response(request, *CREATE_TEMPLATES, {"form": form}, 413)
-    membership = current_membership(request)
-    if not form.is_valid() or membership is None:
-        messages.error(request, form_errors_text(form) or "Join or create a team first.")
-        return _form_response(request, *CREATE_TEMPLATES, {"form": form}, 400)
-    try:
-        with transaction.atomic():
-            dataset = services.dataset_create(
-                actor=request.user,
-                team=membership.team,
-                name=form.cleaned_data["name"],
-                task=form.cleaned_data["task"],
-                description=form.cleaned_data["description"],
-            )
-            version = _add_version(request, form, dataset)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return _form_response(request, *CREATE_TEMPLATES, {"form": form}, error.status_code)
-    messages.success(request, f"Dataset {dataset.name} created; version {version.number} is being processed.")
-    return _redirect(request, reverse("datasets:detail", args=[dataset.pk]))
+    outcome = attempt_form(
+        request,
+        form,
+        lambda data: _create_with_version(request, current_membership(request), form),
+        success=lambda v: f"Dataset {v.dataset.name} created; version {v.number} is being processed.",
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda version: reverse("datasets:detail", args=[version.dataset_id]),
+        lambda status: _form_response(request, *CREATE_TEMPLATES, {"form": form}, status),
+        htmx=True,
+    )
 
 
 @login_required
 def dataset_detail(request, pk):
-    return _detail_response(request, _or_404(lambda: selectors.dataset_for_user(request.user, pk)))
+    return _detail_response(request, found_or_404(selectors.dataset_for_user, request.user, pk))
 
 
 def _detail_response(request, dataset, status=200):
@@ -135,38 +120,29 @@ def _detail_response(request, dataset, status=200):
     return render(request, "datasets/detail.html", context, status=status)
 
 
-@accepts_uploads
-@csrf_exempt  # checked below, once the upload size limit is in place
-@login_required
-@require_POST
+@upload_page(post_only=True, limit=_limit_uploads)
 def version_create(request, pk):
-    return _version_create_post(request, pk, limit_uploads(request))
-
-
-@csrf_protect
-def _version_create_post(request, pk, handler):
-    dataset = _or_404(lambda: selectors.dataset_for_user(request.user, pk))
+    dataset = found_or_404(selectors.dataset_for_user, request.user, pk)
     form = VersionSourceForm(request.POST, request.FILES)
-    context = {"form": form, "dataset": dataset}
-    if handler.exceeded:
-        messages.error(request, handler.refusal().message)
-        return _form_response(request, *VERSION_TEMPLATES, context, 413)
-    if not form.is_valid():
-        messages.error(request, form_errors_text(form))
-        return _form_response(request, *VERSION_TEMPLATES, context, 400)
-    try:
-        version = _add_version(request, form, dataset)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return _form_response(request, *VERSION_TEMPLATES, context, error.status_code)
-    messages.success(request, f"Version {version.number} is being processed.")
-    return _redirect(request, reverse("datasets:detail", args=[dataset.pk]) + f"?version={version.number}")
+    outcome = attempt_form(
+        request,
+        form,
+        lambda data: _add_version(request, form, dataset),
+        success=lambda version: f"Version {version.number} is being processed.",
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda version: reverse("datasets:detail", args=[dataset.pk]) + f"?version={version.number}",
+        lambda status: _form_response(request, *VERSION_TEMPLATES, {"form": form, "dataset": dataset}, status),
+        htmx=True,
+    )
 
 
 @login_required
 def version_status(request, pk, number):
     """The live progress of one version (htmx polls it); a finished version reloads the page."""
-    version = _or_404(lambda: selectors.version_for_user(request.user, pk, number))
+    version = found_or_404(selectors.version_for_user, request.user, pk, number)
     attach_states([version])
     response = render(request, "datasets/_version_status.html", {"version": version})
     if version.status != DatasetVersion.Status.PROCESSING and request.GET.get("was") == "processing":
@@ -177,11 +153,12 @@ def version_status(request, pk, number):
 @login_required
 @require_POST
 def dataset_delete(request, pk):
-    dataset = _or_404(lambda: selectors.dataset_for_user(request.user, pk))
-
-    def delete():
-        services.dataset_delete(actor=request.user, dataset=dataset)
-        return f"Dataset {dataset.name} deleted."
-
-    status = run_action(request, delete)
-    return redirect("datasets:list") if status == 200 else _detail_response(request, dataset, status)
+    dataset = found_or_404(selectors.dataset_for_user, request.user, pk)
+    outcome = attempt(
+        request,
+        lambda: services.dataset_delete(actor=request.user, dataset=dataset),
+        success=f"Dataset {dataset.name} deleted.",
+    )
+    return redirect_or_page(
+        request, outcome, "datasets:list", lambda status: _detail_response(request, dataset, status)
+    )

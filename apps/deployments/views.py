@@ -5,48 +5,28 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
-from apps.core.errors import ApplicationError, NotFound
-from apps.core.pages import run_action, run_form_action
+from apps.core.errors import ApplicationError
+from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page
 from apps.deployments import selectors, services, stats
 from apps.deployments.filters import DeploymentFilter
 from apps.deployments.forms import DeploymentCreateForm, DeploymentTargetForm, KeyCreateForm, parse_feature_rows
 from apps.deployments.serving import InputError, image_array, inputs_array
-from apps.registry.models import Alias, Model, ModelVersion
+from apps.registry.models import Model
 
 CHART_MINUTES = 60
-
-
-def _or_404(lookup):
-    try:
-        return lookup()
-    except NotFound:
-        raise Http404("Not found.") from None
-
-
-def _targets(team, model: Model | None = None):
-    """Ready versions and aliases of the team's models, or of one model (for the target selects)."""
-    where = {"model": model} if model else {"model__team": team}
-    versions = (
-        ModelVersion.objects.filter(**where, status=ModelVersion.Status.READY)
-        .select_related("model")
-        .order_by("model__name", "-number")
-    )
-    aliases = Alias.objects.filter(**where).select_related("model", "version").order_by("model__name", "name")
-    return list(versions), list(aliases)
 
 
 def _chosen_target(form, team, model: Model | None = None) -> tuple[Model, dict]:
     """The form's chosen target: its model, and the service arguments (a version, or an alias name)."""
     kind, model_pk, value = form.chosen_target()
-    versions, aliases = _targets(team, model)
+    versions, aliases = selectors.deployment_targets(team, model)
     if kind == "alias":
         alias = next((a for a in aliases if a.model_id == model_pk and a.name == value), None)
         if alias is None:
@@ -61,14 +41,12 @@ def _chosen_target(form, team, model: Model | None = None) -> tuple[Model, dict]
 @login_required
 def deployment_list(request, status=200, form=None):
     membership = current_membership(request)
-    deployments = selectors.deployments_for_user(request.user).none()
-    if membership is not None:
-        deployments = selectors.deployments_for_user(request.user).filter(team=membership.team)
+    deployments = selectors.team_deployments(request.user, membership.team if membership else None)
     page = selectors.attach_recent_totals(list(DeploymentFilter(request.GET, queryset=deployments).qs[:200]))
     can_create = membership is not None and membership.has_role(Role.MEMBER)
     if form is None and can_create:
         form = DeploymentCreateForm(initial={"target": request.GET.get("target", "")})  # "Deploy" on a version
-        form.set_targets(*_targets(membership.team))
+        form.set_targets(*selectors.deployment_targets(membership.team))
     context = {"deployments": page, "can_create": can_create, "form": form}
     return render(request, "deployments/list.html", context, status=status)
 
@@ -81,25 +59,24 @@ def deployment_create(request):
         messages.error(request, "Join or create a team first.")
         return deployment_list(request, status=400)
     form = DeploymentCreateForm(request.POST)
-    form.set_targets(*_targets(membership.team))
-    created = {}
+    form.set_targets(*selectors.deployment_targets(membership.team))
 
     def create(data):
         model, target = _chosen_target(form, membership.team)
-        created["deployment"] = services.deployment_create(actor=request.user, model=model, name=data["name"], **target)
-        return f"Deployment {created['deployment'].name} is serving {created['deployment'].target}."
+        return services.deployment_create(actor=request.user, model=model, name=data["name"], **target)
 
-    status = run_form_action(request, form, create)
-    if "deployment" in created:
-        return redirect("deployments:detail", pk=created["deployment"].pk)
-    return deployment_list(request, status=status, form=form)
-
-
-def _serving_version(deployment) -> ModelVersion | None:
-    if not deployment.alias:
-        return deployment.version
-    alias = Alias.objects.filter(model_id=deployment.model_id, name=deployment.alias).select_related("version").first()
-    return alias.version if alias else None
+    outcome = attempt_form(
+        request,
+        form,
+        create,
+        success=lambda deployment: f"Deployment {deployment.name} is serving {deployment.target}.",
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda deployment: reverse("deployments:detail", args=[deployment.pk]),
+        lambda status: deployment_list(request, status=status, form=form),
+    )
 
 
 def _stats_context(deployment) -> dict:
@@ -113,9 +90,9 @@ def _stats_context(deployment) -> dict:
 
 def _detail_context(request, deployment, **extra):
     membership = membership_of(request.user, deployment.team)
-    serving = _serving_version(deployment)
+    serving = selectors.serving_version_or_none(deployment)
     target_form = DeploymentTargetForm()
-    target_form.set_targets(*_targets(deployment.team, deployment.model))
+    target_form.set_targets(*selectors.deployment_targets(deployment.team, deployment.model))
     return {
         **_stats_context(deployment),
         "keys": list(selectors.deployment_keys(deployment)),
@@ -132,14 +109,14 @@ def _detail_context(request, deployment, **extra):
 
 @login_required
 def deployment_detail(request, pk, status=200, **extra):
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
     return render(request, "deployments/detail.html", _detail_context(request, deployment, **extra), status=status)
 
 
 @login_required
 def deployment_stats(request, pk):
     """The request chart and figures, polled by the page."""
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
     return render(request, "deployments/_stats.html", _stats_context(deployment))
 
 
@@ -170,7 +147,7 @@ def _try_reader(request):
 @require_POST
 def deployment_try(request, pk):
     """Predict from the page (the same service as the API); answers the result partial."""
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
     try:
         result = services.deployment_predict(deployment=deployment, read_inputs=_try_reader(request))
     except ApplicationError as error:
@@ -178,75 +155,75 @@ def deployment_try(request, pk):
     return render(request, "deployments/_prediction.html", {"result": result, "deployment": deployment})
 
 
+def _detail_again(request, pk):
+    """The deployment page under a failed action's status, its error already flashed."""
+    return lambda status: deployment_detail(request, pk, status=status)
+
+
 @login_required
 @require_POST
 def deployment_status(request, pk):
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
     wanted = request.POST.get("status", "")
-
-    def change():
-        services.deployment_update(actor=request.user, deployment=deployment, status=wanted)
-        return f"Deployment {deployment.name} is {wanted}."
-
-    status = run_action(request, change)
-    return redirect("deployments:detail", pk=pk) if status == 200 else deployment_detail(request, pk, status=status)
+    outcome = attempt(
+        request,
+        lambda: services.deployment_update(actor=request.user, deployment=deployment, status=wanted),
+        success=f"Deployment {deployment.name} is {wanted}.",
+    )
+    return redirect_or_page(request, outcome, reverse("deployments:detail", args=[pk]), _detail_again(request, pk))
 
 
 @login_required
 @require_POST
 def deployment_target(request, pk):
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
     form = DeploymentTargetForm(request.POST)
-    form.set_targets(*_targets(deployment.team, deployment.model))
+    form.set_targets(*selectors.deployment_targets(deployment.team, deployment.model))
 
     def change(data):
         _, target = _chosen_target(form, deployment.team, deployment.model)
-        updated = services.deployment_update(actor=request.user, deployment=deployment, **target)
-        return f"Deployment {updated.name} now serves {updated.target}."
+        return services.deployment_update(actor=request.user, deployment=deployment, **target)
 
-    status = run_form_action(request, form, change)
-    return redirect("deployments:detail", pk=pk) if status == 200 else deployment_detail(request, pk, status=status)
+    outcome = attempt_form(
+        request, form, change, success=lambda updated: f"Deployment {updated.name} now serves {updated.target}."
+    )
+    return redirect_or_page(request, outcome, reverse("deployments:detail", args=[pk]), _detail_again(request, pk))
 
 
 @login_required
 @require_POST
 def deployment_delete(request, pk):
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
-
-    def delete():
-        services.deployment_delete(actor=request.user, deployment=deployment)
-        return f"Deployment {deployment.name} deleted."
-
-    status = run_action(request, delete)
-    return redirect("deployments:list") if status == 200 else deployment_detail(request, pk, status=status)
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
+    outcome = attempt(
+        request,
+        lambda: services.deployment_delete(actor=request.user, deployment=deployment),
+        success=f"Deployment {deployment.name} deleted.",
+    )
+    return redirect_or_page(request, outcome, "deployments:list", _detail_again(request, pk))
 
 
 @login_required
 @require_POST
 def key_create(request, pk):
-    deployment = _or_404(lambda: selectors.deployment_for_user(request.user, pk))
-    form = KeyCreateForm(request.POST)
-    issued = {}
-
-    def create(data):
-        issued["key"], issued["secret"] = services.key_create(
-            actor=request.user, deployment=deployment, name=data["name"]
-        )
-        return f"Key {issued['key'].name} issued. Copy it now: it is not shown again."
-
-    status = run_form_action(request, form, create)
+    deployment = found_or_404(selectors.deployment_for_user, request.user, pk)
+    outcome = attempt_form(
+        request,
+        KeyCreateForm(request.POST),
+        lambda data: services.key_create(actor=request.user, deployment=deployment, name=data["name"]),
+        success=lambda issued: f"Key {issued[0].name} issued. Copy it now: it is not shown again.",
+    )
     # The secret is rendered once in this response, never stored or redirected with.
-    return deployment_detail(request, pk, status=status, new_key=issued.get("secret"))
+    new_key = outcome.value[1] if outcome.ok else None
+    return deployment_detail(request, pk, status=outcome.status, new_key=new_key)
 
 
 @login_required
 @require_POST
 def key_revoke(request, pk, key_pk):
-    key = _or_404(lambda: selectors.key_for_user(request.user, pk, key_pk))
-
-    def revoke():
-        services.key_revoke(actor=request.user, key=key)
-        return f"Key {key.name} revoked."
-
-    status = run_action(request, revoke)
-    return redirect("deployments:detail", pk=pk) if status == 200 else deployment_detail(request, pk, status=status)
+    key = found_or_404(selectors.key_for_user, request.user, pk, key_pk)
+    outcome = attempt(
+        request,
+        lambda: services.key_revoke(actor=request.user, key=key),
+        success=f"Key {key.name} revoked.",
+    )
+    return redirect_or_page(request, outcome, reverse("deployments:detail", args=[pk]), _detail_again(request, pk))

@@ -2,11 +2,10 @@
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import NotFound
-from apps.core.pages import run_action
+from apps.core.pages import attempt, found_or_404, redirect_or_page
 from apps.nodes import selectors, services
 
 CHANGES = {"drain": services.node_drain, "undrain": services.node_undrain}
@@ -28,18 +27,13 @@ def node_list(request, status=200):
 def node_drain(request, pk, action):
     if action not in CHANGES:
         raise Http404("No such action.")
-    try:
-        node = selectors.node_by_pk(pk)
-    except NotFound:
-        raise Http404("Node not found.") from None
-
-    def apply():
-        CHANGES[action](actor=request.user, node=node)
-        return f"Node {node.name}: {action}ed."
-
-    status = run_action(request, apply)
-    return (
-        redirect("nodes:list")
-        if status == 200
-        else render(request, "nodes/list.html", _context(request), status=status)
+    node = found_or_404(selectors.node_by_pk, pk)
+    outcome = attempt(
+        request, lambda: CHANGES[action](actor=request.user, node=node), success=f"Node {node.name}: {action}ed."
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        "nodes:list",
+        lambda status: render(request, "nodes/list.html", _context(request), status=status),
     )
