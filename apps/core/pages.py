@@ -162,16 +162,3 @@ def upload_page(view=None, *, post_only: bool = False, limit: Callable = limit_u
 
     guarded = require_POST(limited) if post_only else limited
     return accepts_uploads(csrf_exempt(login_required(guarded)))
-
-
-def run_action(request, action: Callable[[], str]) -> int:
-    """The older shape of `attempt`: `action` returns the success message; returns the status.
-
-    Kept for the views not yet moved to `attempt` (registry, experiments, jobs).
-    """
-    return attempt(request, action, success=str).status
-
-
-def run_form_action(request, form, action: Callable[[dict], str]) -> int:
-    """The older shape of `attempt_form`, for views not yet moved to it."""
-    return attempt_form(request, form, action, success=str).status

@@ -7,7 +7,7 @@ from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_usage
 from apps.accounts.selectors import team_member_count, user_invitations
-from apps.dashboard.selectors import team_active_jobs
+from apps.jobs.selectors import team_active_jobs
 from apps.nodes.selectors import free_gpu_count, node_views, nodes_with_gpus
 
 

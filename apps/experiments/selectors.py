@@ -58,6 +58,12 @@ def experiments_for_user(user) -> QuerySet[Experiment]:
     )
 
 
+def team_experiments(user, team) -> QuerySet[Experiment]:
+    """`experiments_for_user` narrowed to the current team; none when there is no current team."""
+    experiments = experiments_for_user(user)
+    return experiments.filter(team=team) if team is not None else experiments.none()
+
+
 def experiment_for_user(user, pk) -> Experiment:
     return get_scoped_or_404(experiments_for_user(user), user, pk=pk)
 

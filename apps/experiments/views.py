@@ -3,14 +3,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
-from apps.core.errors import NotFound
-from apps.core.pages import run_action, run_form_action
+from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page
 from apps.datasets.selectors import ready_versions_of_team
 from apps.experiments import selectors, services
 from apps.experiments.filters import ExperimentFilter
@@ -28,19 +28,10 @@ SORTABLE = {
 }
 
 
-def _experiment_or_404(request, pk):
-    try:
-        return selectors.experiment_for_user(request.user, pk)
-    except NotFound:
-        raise Http404("Experiment not found.") from None
-
-
 @login_required
 def experiment_list(request):
     membership = current_membership(request)
-    experiments = selectors.experiments_for_user(request.user).none()
-    if membership is not None:
-        experiments = selectors.experiments_for_user(request.user).filter(team=membership.team)
+    experiments = selectors.team_experiments(request.user, membership.team if membership else None)
     page = list(ExperimentFilter(request.GET, queryset=experiments).qs[:200])
     baselines = selectors.baselines_of(page)
     for experiment in page:
@@ -67,18 +58,20 @@ def experiment_create(request):
     if request.GET.get("model") and request.GET.get("version"):
         initial["base_version"] = f"{request.GET['model']}:{request.GET['version']}"
     form = ExperimentForm(request.POST or None, initial=initial, **choices)
-    status = 200
-    if request.method == "POST":
-        created = {}
-
-        def create(data):
-            created["experiment"] = _create_from_form(request, membership.team, data)
-            return f"Experiment “{created['experiment'].name}” started."
-
-        status = run_form_action(request, form, create)
-        if "experiment" in created:
-            return redirect("experiments:detail", pk=created["experiment"].pk)
-    return render(request, "experiments/create.html", {"form": form}, status=status)
+    if request.method != "POST":
+        return render(request, "experiments/create.html", {"form": form})
+    outcome = attempt_form(
+        request,
+        form,
+        lambda data: _create_from_form(request, membership.team, data),
+        success=lambda experiment: f"Experiment “{experiment.name}” started.",
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda experiment: reverse("experiments:detail", args=[experiment.pk]),
+        lambda status: render(request, "experiments/create.html", {"form": form}, status=status),
+    )
 
 
 def _create_from_form(request, team, data):
@@ -127,50 +120,56 @@ def _page_context(request, experiment):
 
 @login_required
 def experiment_detail(request, pk, status=200):
-    experiment = _experiment_or_404(request, pk)
+    experiment = found_or_404(selectors.experiment_for_user, request.user, pk)
     return render(request, "experiments/detail.html", _page_context(request, experiment), status=status)
 
 
 @login_required
 def experiment_live(request, pk):
     """The live part of the page (progress, chart, trials), polled while the experiment runs."""
-    experiment = _experiment_or_404(request, pk)
+    experiment = found_or_404(selectors.experiment_for_user, request.user, pk)
     return render(request, "experiments/_live.html", _page_context(request, experiment))
 
 
 @login_required
 def experiment_csv(request, pk):
-    return selectors.trials_csv_download(_experiment_or_404(request, pk))
+    return selectors.trials_csv_download(found_or_404(selectors.experiment_for_user, request.user, pk))
 
 
 @login_required
 @require_POST
 def experiment_cancel(request, pk):
-    experiment = _experiment_or_404(request, pk)
-    status = run_action(
+    experiment = found_or_404(selectors.experiment_for_user, request.user, pk)
+    outcome = attempt(
         request,
-        lambda: f"Experiment “{services.experiment_cancel(actor=request.user, experiment=experiment).name}” cancelled.",
+        lambda: services.experiment_cancel(actor=request.user, experiment=experiment),
+        success=f"Experiment “{experiment.name}” cancelled.",
     )
-    return redirect("experiments:detail", pk=pk) if status == 200 else experiment_detail(request, pk, status=status)
+    return _back_to_experiment(request, outcome, pk)
 
 
 @login_required
 @require_POST
 def experiment_promote(request, pk):
-    experiment = _experiment_or_404(request, pk)
+    experiment = found_or_404(selectors.experiment_for_user, request.user, pk)
     number = request.POST.get("trial", "")
     if not number.isdigit():
         messages.error(request, "trial: choose the trial whose version to promote.")
         return experiment_detail(request, pk, status=400)
-    try:
-        trial = selectors.trial_of(experiment, int(number))
-    except NotFound:
-        raise Http404("Trial not found.") from None
+    trial = found_or_404(selectors.trial_of, experiment, int(number))
     alias = (request.POST.get("alias") or "production").strip()
+    outcome = attempt(
+        request,
+        lambda: services.experiment_promote(actor=request.user, experiment=experiment, trial=trial, alias=alias),
+        success=lambda moved: f"“{moved.name}” now points at v{trial.version.number} ({trial.label}).",
+    )
+    return _back_to_experiment(request, outcome, pk)
 
-    def promote():
-        services.experiment_promote(actor=request.user, experiment=experiment, trial=trial, alias=alias)
-        return f"“{alias}” now points at v{trial.version.number} ({trial.label})."
 
-    status = run_action(request, promote)
-    return redirect("experiments:detail", pk=pk) if status == 200 else experiment_detail(request, pk, status=status)
+def _back_to_experiment(request, outcome, pk):
+    return redirect_or_page(
+        request,
+        outcome,
+        reverse("experiments:detail", args=[pk]),
+        lambda status: experiment_detail(request, pk, status=status),
+    )

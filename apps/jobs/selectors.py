@@ -6,7 +6,7 @@ from django.urls import reverse
 from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
 from apps.core.charts import LAYOUT, figure_json
 from apps.core.work import WorkState
-from apps.jobs.models import Job, JobEpoch, JobLogLine
+from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
 
 LOG_PAGE = 500
 
@@ -17,6 +17,23 @@ def jobs_for_user(user) -> QuerySet[Job]:
         .select_related("team", "submitted_by", "node")
         .order_by("-created_at", "-pk")
     )
+
+
+def team_jobs(user, team) -> QuerySet[Job]:
+    """`jobs_for_user` narrowed to the current team; none when there is no current team."""
+    jobs = jobs_for_user(user)
+    return jobs.filter(team=team) if team is not None else jobs.none()
+
+
+def team_active_jobs(user, team, *, rows: int = 10) -> tuple[list[Job], list[Job]]:
+    """(running, queued): the team's first `rows` jobs holding a slot (or about to), and those waiting.
+
+    Scheduled jobs count as running: their slot and GPUs are already taken.
+    """
+    jobs = team_jobs(user, team)
+    running = list(jobs.filter(status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING))[:rows])
+    queued = list(jobs.filter(status=JobStatus.QUEUED)[:rows])
+    return running, queued
 
 
 def job_for_user(user, pk) -> Job:

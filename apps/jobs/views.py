@@ -1,39 +1,27 @@
-"""HTML pages of jobs: the list with filters, and the job page with live progress, curves and log."""
+"""HTML pages of jobs: the list with filters, the job page with live progress, curves and log, and the train form."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
-from apps.core.errors import ApplicationError, NotFound
-from apps.core.pages import form_errors_text, run_action
+from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page
 from apps.datasets.selectors import ready_versions_for
 from apps.jobs import selectors, services
 from apps.jobs.filters import JobFilter
 from apps.jobs.forms import TrainForm
 from apps.jobs.models import TERMINAL, JobKind, JobStatus
-
-
-def _job_or_404(request, pk):
-    try:
-        return selectors.job_for_user(request.user, pk)
-    except NotFound:
-        raise Http404("Job not found.") from None
+from apps.registry.selectors import model_for_user
 
 
 @login_required
 def job_list(request):
     membership = current_membership(request)
-    jobs = selectors.jobs_for_user(request.user).none()
-    if membership is not None:
-        jobs = selectors.jobs_for_user(request.user).filter(team=membership.team)
-    filters = JobFilter(request.GET, queryset=jobs)
-    page = list(filters.qs[:200])
+    jobs = selectors.team_jobs(request.user, membership.team if membership else None)
+    page = list(JobFilter(request.GET, queryset=jobs).qs[:200])
     context = {
         "jobs": page,
         "statuses": JobStatus.choices,
@@ -59,66 +47,64 @@ def _job_context(request, job):
 
 @login_required
 def job_detail(request, pk, status=200):
-    job = _job_or_404(request, pk)
+    job = found_or_404(selectors.job_for_user, request.user, pk)
     return render(request, "jobs/detail.html", _job_context(request, job), status=status)
 
 
 @login_required
 def job_live(request, pk):
     """The live part of the job page (progress, curves, log), polled while the job is not finished."""
-    job = _job_or_404(request, pk)
+    job = found_or_404(selectors.job_for_user, request.user, pk)
     return render(request, "jobs/_live.html", _job_context(request, job))
 
 
 @login_required
 @require_POST
 def job_cancel(request, pk):
-    job = _job_or_404(request, pk)
-    status = run_action(
-        request, lambda: f"Cancel requested for job {services.job_cancel(actor=request.user, job=job).pk}."
+    job = found_or_404(selectors.job_for_user, request.user, pk)
+    outcome = attempt(
+        request, lambda: services.job_cancel(actor=request.user, job=job), success=f"Cancel requested for job {pk}."
     )
-    return redirect("jobs:detail", pk=pk) if status == 200 else job_detail(request, pk, status=status)
+    return _back_to_job(request, outcome, pk)
 
 
 @login_required
 @require_POST
 def job_retry(request, pk):
-    job = _job_or_404(request, pk)
-    status = run_action(request, lambda: f"Job {services.job_retry(actor=request.user, job=job).pk} queued again.")
-    return redirect("jobs:detail", pk=pk) if status == 200 else job_detail(request, pk, status=status)
+    job = found_or_404(selectors.job_for_user, request.user, pk)
+    outcome = attempt(
+        request, lambda: services.job_retry(actor=request.user, job=job), success=f"Job {pk} queued again."
+    )
+    return _back_to_job(request, outcome, pk)
+
+
+def _back_to_job(request, outcome, pk):
+    return redirect_or_page(
+        request, outcome, reverse("jobs:detail", args=[pk]), lambda status: job_detail(request, pk, status=status)
+    )
 
 
 @login_required
 def model_train(request, pk):
-    """The train form of a model's page (GET, loaded into it) and its submission (POST)."""
-    from apps.registry.selectors import model_for_user
-
-    try:
-        model = model_for_user(request.user, pk)
-    except NotFound:
-        raise Http404("Model not found.") from None
+    """The train form of a model's page (GET, loaded into it by htmx) and its submission (POST)."""
+    model = found_or_404(model_for_user, request.user, pk)
     form = TrainForm(
         request.POST if request.method == "POST" else None,
         dataset_versions=ready_versions_for(model.team, model.task),
     )
     if request.method != "POST":
         return render(request, "jobs/_train_form.html", {"form": form, "model": model})
-    status, job = _submit_training(request, form, model)
-    if job is not None:
-        url = reverse("jobs:detail", args=[job.pk])
-        return HttpResponse(status=204, headers={"HX-Redirect": url}) if request.htmx else redirect(url)
+    outcome = attempt_form(
+        request,
+        form,
+        lambda data: services.job_submit(actor=request.user, team=model.team, kind="train", spec=form.spec(model.pk)),
+        success=lambda job: f"Training job #{job.pk} submitted.",
+    )
     template = "jobs/_train_form.html" if request.htmx else "jobs/train.html"
-    return render(request, template, {"form": form, "model": model}, status=status)
-
-
-def _submit_training(request, form, model):
-    if not form.is_valid():
-        messages.error(request, form_errors_text(form))
-        return 400, None
-    try:
-        job = services.job_submit(actor=request.user, team=model.team, kind="train", spec=form.spec(model.pk))
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return error.status_code, None
-    messages.success(request, f"Training job #{job.pk} submitted.")
-    return 200, job
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda job: reverse("jobs:detail", args=[job.pk]),
+        lambda status: render(request, template, {"form": form, "model": model}, status=status),
+        htmx=True,
+    )

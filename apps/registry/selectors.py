@@ -4,6 +4,7 @@ from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, S
 
 from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
 from apps.core.charts import LAYOUT, figure_json
+from apps.core.errors import ApplicationError
 from apps.registry.models import Alias, AliasMove, Evaluation, Model, ModelExport, ModelVersion
 
 READY = ModelVersion.Status.READY
@@ -160,3 +161,21 @@ def confusion_chart(evaluation: Evaluation, class_names: list[str]) -> dict:
     figure.update_xaxes(title="predicted", type="category")
     figure.update_yaxes(title="true", type="category", autorange="reversed")
     return figure_json(figure)
+
+
+def team_models(user, team) -> QuerySet[Model]:
+    """`models_for_user` narrowed to the current team; none when there is no current team."""
+    models = models_for_user(user)
+    return models.filter(team=team) if team is not None else models.none()
+
+
+def version_of(model: Model, number) -> ModelVersion:
+    """A version of `model` by number, or a 400 naming the version (a form named one that is not there)."""
+    version = model.versions.filter(number=number).first()
+    if version is None:
+        raise ApplicationError(f"Model {model.name} has no version {number}.", fields={"version": ["Not found."]})
+    return version
+
+
+def version_children(version: ModelVersion) -> list[ModelVersion]:
+    return list(version.children.order_by("number"))

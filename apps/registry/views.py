@@ -1,22 +1,17 @@
 """HTML pages of the registry: models list, model page (versions, lineage, aliases), version page."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
 from apps.accounts.selectors import membership_of
-from apps.core.errors import ApplicationError, NotFound
-from apps.core.middleware import accepts_uploads
-from apps.core.pages import form_errors_text, run_action, run_form_action
-from apps.core.uploads import limit_uploads
+from apps.core.errors import ApplicationError
+from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page, upload_page
 from apps.core.work import attach_states
-from apps.datasets.selectors import datasets_for_user, ready_versions_for, version_for_user
+from apps.datasets.selectors import ready_versions_for, team_datasets, version_for_user
 from apps.registry import evaluations, exports, selectors, services
 from apps.registry.filters import ModelFilter
 from apps.registry.forms import AliasForm, EvaluateForm, ModelCreateForm, VersionUploadForm
@@ -25,27 +20,12 @@ from apps.registry.models import ModelVersion
 PROCESSING = ModelVersion.Status.PROCESSING
 
 
-def _or_404(lookup):
-    try:
-        return lookup()
-    except NotFound:
-        raise Http404("Not found.") from None
-
-
-def _ready_dataset_versions(user, model):
-    """Ready versions of the datasets of the model's team and task (for the selects)."""
-    return ready_versions_for(model.team, model.task)
-
-
 @login_required
 def model_list(request):
     membership = current_membership(request)
-    models = selectors.models_for_user(request.user).none()
-    if membership is not None:
-        models = selectors.models_for_user(request.user).filter(team=membership.team)
-    filters = ModelFilter(request.GET, queryset=models)
+    models = selectors.team_models(request.user, membership.team if membership else None)
     context = {
-        "models": filters.qs,
+        "models": ModelFilter(request.GET, queryset=models).qs,
         "can_create": membership is not None and membership.has_role(Role.MEMBER),
     }
     return render(request, "registry/list.html", context)
@@ -54,40 +34,39 @@ def model_list(request):
 @login_required
 def model_create(request):
     membership = current_membership(request)
-    datasets = datasets_for_user(request.user).filter(team=membership.team) if membership else []
+    datasets = team_datasets(request.user, membership.team if membership else None)
     form = ModelCreateForm(request.POST if request.method == "POST" else None, datasets=datasets)
-    status = 200
-    if request.method == "POST":
-        created = {}
+    if request.method != "POST":
+        return render(request, "registry/create.html", {"form": form})
 
-        def create(data):
-            dataset = next((d for d in datasets if d.pk == data["dataset"]), None)
-            created["model"] = services.model_create(
-                actor=request.user,
-                team=membership.team,
-                name=data["name"],
-                task=data["task"],
-                architecture=form.architecture(),
-                dataset=dataset,
-                description=data["description"],
-            )
-            return f"Model {created['model'].name} created. Train it or upload weights below."
-
+    def create(data):
         if membership is None:
-            messages.error(request, "Join or create a team first.")
-            status = 400
-        else:
-            status = run_form_action(request, form, create)
-        if "model" in created:
-            return redirect("registry:detail", pk=created["model"].pk)
-    return render(request, "registry/create.html", {"form": form}, status=status)
+            raise ApplicationError("Join or create a team first.")
+        return services.model_create(
+            actor=request.user,
+            team=membership.team,
+            name=data["name"],
+            task=data["task"],
+            architecture=form.architecture(),
+            dataset=next((d for d in datasets if d.pk == data["dataset"]), None),
+            description=data["description"],
+        )
+
+    outcome = attempt_form(
+        request, form, create, success=lambda model: f"Model {model.name} created. Train it or upload weights below."
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        lambda model: reverse("registry:detail", args=[model.pk]),
+        lambda status: render(request, "registry/create.html", {"form": form}, status=status),
+    )
 
 
 def _model_context(request, model):
     versions = attach_states(selectors.model_versions(model))
-    dataset_versions = list(_ready_dataset_versions(request.user, model))
     upload_form = VersionUploadForm()
-    upload_form.set_dataset_versions(dataset_versions)
+    upload_form.set_dataset_versions(ready_versions_for(model.team, model.task))
     for version in versions:
         version.best = selectors.best_evaluation(version)
     return {
@@ -104,14 +83,14 @@ def _model_context(request, model):
 
 @login_required
 def model_detail(request, pk, status=200):
-    model = _or_404(lambda: selectors.model_for_user(request.user, pk))
+    model = found_or_404(selectors.model_for_user, request.user, pk)
     return render(request, "registry/detail.html", _model_context(request, model), status=status)
 
 
 @login_required
 def model_versions_partial(request, pk):
     """The versions table, polled while an upload is being imported; reloads the page when done."""
-    model = _or_404(lambda: selectors.model_for_user(request.user, pk))
+    model = found_or_404(selectors.model_for_user, request.user, pk)
     context = _model_context(request, model)
     response = render(request, "registry/_versions.html", context)
     if not context["processing"] and request.GET.get("was") == "processing":
@@ -119,75 +98,68 @@ def model_versions_partial(request, pk):
     return response
 
 
-@accepts_uploads
-@csrf_exempt  # checked below, once the upload size limit is in place
-@login_required
-@require_POST
+@upload_page(post_only=True)
 def version_upload(request, pk):
-    return _version_upload_post(request, pk, limit_uploads(request))
-
-
-@csrf_protect
-def _version_upload_post(request, pk, handler):
-    model = _or_404(lambda: selectors.model_for_user(request.user, pk))
+    model = found_or_404(selectors.model_for_user, request.user, pk)
     form = VersionUploadForm(request.POST, request.FILES)
-    form.set_dataset_versions(_ready_dataset_versions(request.user, model))
-    if handler.exceeded:
-        messages.error(request, handler.refusal().message)
-        return model_detail(request, pk, status=413)
-    if not form.is_valid():
-        messages.error(request, form_errors_text(form))
-        return model_detail(request, pk, status=400)
-    dataset_pk, number = form.chosen_dataset_version()
-    try:
-        version = services.version_upload(
+    form.set_dataset_versions(ready_versions_for(model.team, model.task))
+
+    def upload(data):
+        return services.version_upload(
             actor=request.user,
             model=model,
-            uploaded_file=form.cleaned_data["file"],
-            dataset_version=version_for_user(request.user, dataset_pk, number),
-            label=form.cleaned_data["label"],
+            uploaded_file=data["file"],
+            dataset_version=version_for_user(request.user, *form.chosen_dataset_version()),
+            label=data["label"],
         )
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return model_detail(request, pk, status=error.status_code)
-    messages.success(request, f"Version {version.number} uploaded; a worker is checking and importing it.")
-    url = reverse("registry:detail", args=[pk])
-    return HttpResponse(status=204, headers={"HX-Redirect": url}) if request.htmx else redirect(url)
+
+    outcome = attempt_form(
+        request,
+        form,
+        upload,
+        success=lambda version: f"Version {version.number} uploaded; a worker is checking and importing it.",
+    )
+    return redirect_or_page(
+        request,
+        outcome,
+        reverse("registry:detail", args=[pk]),
+        lambda status: model_detail(request, pk, status=status),
+        htmx=True,
+    )
 
 
 @login_required
 @require_POST
 def alias_set(request, pk):
-    model = _or_404(lambda: selectors.model_for_user(request.user, pk))
+    model = found_or_404(selectors.model_for_user, request.user, pk)
 
     def set_alias(data):
-        version = model.versions.filter(number=data["version"]).first()
-        if version is None:
-            raise ApplicationError(f"Model {model.name} has no version {data['version']}.")
-        services.alias_set(actor=request.user, model=model, name=data["name"], version=version)
-        return f"{data['name']} now points at v{version.number}."
+        version = selectors.version_of(model, data["version"])
+        return services.alias_set(actor=request.user, model=model, name=data["name"], version=version)
 
-    status = run_form_action(request, AliasForm(request.POST), set_alias)
-    return redirect("registry:detail", pk=pk) if status == 200 else model_detail(request, pk, status=status)
+    outcome = attempt_form(
+        request, AliasForm(request.POST), set_alias, success=lambda a: f"{a.name} now points at v{a.version.number}."
+    )
+    return redirect_or_page(
+        request, outcome, reverse("registry:detail", args=[pk]), lambda status: model_detail(request, pk, status)
+    )
 
 
 @login_required
 @require_POST
 def model_delete(request, pk):
-    model = _or_404(lambda: selectors.model_for_user(request.user, pk))
-
-    def delete():
-        services.model_delete(actor=request.user, model=model)
-        return f"Model {model.name} deleted."
-
-    status = run_action(request, delete)
-    return redirect("registry:list") if status == 200 else model_detail(request, pk, status=status)
+    model = found_or_404(selectors.model_for_user, request.user, pk)
+    outcome = attempt(
+        request,
+        lambda: services.model_delete(actor=request.user, model=model),
+        success=f"Model {model.name} deleted.",
+    )
+    return redirect_or_page(request, outcome, "registry:list", lambda status: model_detail(request, pk, status))
 
 
 def _version_context(request, version):
-    dataset_versions = list(_ready_dataset_versions(request.user, version.model))
     evaluate_form = EvaluateForm()
-    evaluate_form.set_dataset_versions(dataset_versions)
+    evaluate_form.set_dataset_versions(ready_versions_for(version.model.team, version.model.task))
     evaluation_list = list(selectors.version_evaluations(version))
     export_list = list(selectors.version_exports(version))
     attach_states([version, *evaluation_list, *export_list])
@@ -195,7 +167,7 @@ def _version_context(request, version):
     return {
         "model": version.model,
         "version": version,
-        "children": list(version.children.order_by("number")),
+        "children": selectors.version_children(version),
         "evaluations": evaluation_list,
         "exports": export_list,
         "best": best,
@@ -209,14 +181,14 @@ def _version_context(request, version):
 
 @login_required
 def version_detail(request, pk, number, status=200):
-    version = _or_404(lambda: selectors.version_for_user(request.user, pk, number))
+    version = found_or_404(selectors.version_for_user, request.user, pk, number)
     return render(request, "registry/version.html", _version_context(request, version), status=status)
 
 
 @login_required
 def version_work_partial(request, pk, number):
     """Evaluations and exports, polled while any is running; reloads the page when they finish."""
-    version = _or_404(lambda: selectors.version_for_user(request.user, pk, number))
+    version = found_or_404(selectors.version_for_user, request.user, pk, number)
     context = _version_context(request, version)
     response = render(request, "registry/_work.html", context)
     if not context["processing"] and request.GET.get("was") == "processing":
@@ -227,35 +199,36 @@ def version_work_partial(request, pk, number):
 @login_required
 @require_POST
 def version_evaluate(request, pk, number):
-    version = _or_404(lambda: selectors.version_for_user(request.user, pk, number))
+    version = found_or_404(selectors.version_for_user, request.user, pk, number)
     form = EvaluateForm(request.POST)
-    form.set_dataset_versions(_ready_dataset_versions(request.user, version.model))
+    form.set_dataset_versions(ready_versions_for(version.model.team, version.model.task))
 
     def evaluate(data):
         dataset_version = version_for_user(request.user, *form.chosen_dataset_version())
-        evaluations.evaluation_request(actor=request.user, version=version, dataset_version=dataset_version)
-        return f"Evaluating v{version.number} on {dataset_version}."
+        return evaluations.evaluation_request(actor=request.user, version=version, dataset_version=dataset_version)
 
-    status = run_form_action(request, form, evaluate)
-    return (
-        redirect("registry:version", pk=pk, number=number)
-        if status == 200
-        else version_detail(request, pk, number, status=status)
+    outcome = attempt_form(
+        request, form, evaluate, success=lambda e: f"Evaluating v{version.number} on {e.dataset_version}."
     )
+    return _back_to_version(request, outcome, pk, number)
 
 
 @login_required
 @require_POST
 def version_export(request, pk, number):
-    version = _or_404(lambda: selectors.version_for_user(request.user, pk, number))
+    version = found_or_404(selectors.version_for_user, request.user, pk, number)
+    outcome = attempt(
+        request,
+        lambda: exports.export_request(actor=request.user, version=version),
+        success=f"Exporting v{version.number} to ONNX.",
+    )
+    return _back_to_version(request, outcome, pk, number)
 
-    def export():
-        exports.export_request(actor=request.user, version=version)
-        return f"Exporting v{version.number} to ONNX."
 
-    status = run_action(request, export)
-    return (
-        redirect("registry:version", pk=pk, number=number)
-        if status == 200
-        else version_detail(request, pk, number, status=status)
+def _back_to_version(request, outcome, pk, number):
+    return redirect_or_page(
+        request,
+        outcome,
+        reverse("registry:version", args=[pk, number]),
+        lambda status: version_detail(request, pk, number, status=status),
     )

@@ -17,8 +17,6 @@ from apps.core.pages import (
     attempt_form,
     found_or_404,
     redirect_or_page,
-    run_action,
-    run_form_action,
     upload_page,
 )
 from apps.core.uploads import LimitedUploadHandler
@@ -154,21 +152,6 @@ def test_redirect_or_page_answers_htmx_with_a_redirect_header_when_asked(page_re
     assert (swapped.status_code, swapped["HX-Redirect"]) == (204, "/next/")
     assert (plain.status_code, plain["Location"]) == (302, "/next/")
     assert (not_htmx.status_code, not_htmx["Location"]) == (302, "/next/")
-
-
-def test_the_older_shapes_return_the_status_and_flash_the_returned_message(page_request):
-    request = page_request()
-
-    assert run_action(request, lambda: "Done.") == 200
-    assert run_action(request, refused) == 403
-    assert run_form_action(request, NameForm({}), lambda data: "never") == 400
-    assert run_form_action(request, NameForm({"name": "x"}), lambda data: f"Hi {data['name']}.") == 200
-    assert flashed(request) == [
-        ("success", "Done."),
-        ("error", "You must be a member."),
-        ("error", "Name: This field is required."),
-        ("success", "Hi x."),
-    ]
 
 
 def recording_upload_page(**options):
