@@ -1,6 +1,6 @@
 """Latency of the predict endpoint (real HTTP to a running server) vs calling the model in-process.
 
-    .venv/bin/python bench/predict_latency.py [--requests 300] [--batch 1] [--family cnn_small]
+    .venv/bin/python bench/predict_latency.py [--requests 300] [--batch 1] [--family cnn_small] [--smoke]
 
 One fresh SQLite installation holds a deployment of a digits model (8x8 images, random weights:
 latency does not depend on training). A web server process (`manage.py runserver`, DEBUG off,
@@ -14,6 +14,10 @@ percentiles (from the deployment's statistics: the time inside Django).
 A new connection per request, because runserver answers a kept-alive connection in two
 writes and the second waits for the client's delayed ACK (Nagle): ~40 ms that a production
 server (gunicorn behind a proxy) does not have, and that would swamp what is measured here.
+
+--smoke: the same server process and the same alternating HTTP and in-process calls, with 2
+warm-up pairs and 10 measured ones, and the same report (including the server's statistics).
+Neither run judges a figure.
 """
 
 import argparse
@@ -31,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+SMOKE = {"requests": 10, "warmup": 2}  # --smoke
 
 
 def _environment(workdir: Path) -> dict:
@@ -140,7 +145,13 @@ def main() -> None:
     parser.add_argument("--family", default="cnn_small", help="mlp, cnn_small, resnet8, …")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, in the server and here alike")
+    parser.add_argument("--smoke", action="store_true", help="CI's quick run at the smallest sizes (docstring)")
     args = parser.parse_args()
+    if args.smoke:  # smoke sizes replace the defaults only; flags given still win
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
+    # `timeout` (CI) sends SIGTERM: exit through the `finally` that stops the processes started here
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads, here and in the server process
 
     import numpy as np
