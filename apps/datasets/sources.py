@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.core.errors import ApplicationError
+from apps.core.params import invalid
 from apps.datasets.ingest.bundled import BUNDLED_SETS, load_bundled, synthetic_params
 from apps.datasets.ingest.csv_source import read_csv
 from apps.datasets.ingest.errors import IngestError
@@ -28,10 +28,6 @@ ALLOWED_OPTIONS = {
 }
 
 
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(f"{field}: {message}", fields={field: [message]})
-
-
 def _int_option(options: dict, name: str, low: int, high: int) -> int | None:
     value = options.get(name)
     if value in (None, ""):
@@ -39,23 +35,23 @@ def _int_option(options: dict, name: str, low: int, high: int) -> int | None:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise _invalid(name, f"must be an integer; got {value!r}") from None
+        raise invalid(name, f"must be an integer; got {value!r}") from None
     if not low <= number <= high:
-        raise _invalid(name, f"must be from {low} to {high}")
+        raise invalid(name, f"must be from {low} to {high}")
     return number
 
 
 def validate_options(source_format: str, task: str, options: dict) -> dict:
     """The options a source takes, checked against the dataset's task; unknown keys are refused."""
     if source_format not in ALLOWED_OPTIONS:
-        raise _invalid("format", f"unknown format '{source_format}'; use one of {', '.join(ALLOWED_OPTIONS)}")
+        raise invalid("format", f"unknown format '{source_format}'; use one of {', '.join(ALLOWED_OPTIONS)}")
     unknown = {k for k, v in options.items() if v not in (None, "")} - ALLOWED_OPTIONS[source_format]
     if unknown:
-        raise _invalid(sorted(unknown)[0], f"not an option of {source_format} sources")
+        raise invalid(sorted(unknown)[0], f"not an option of {source_format} sources")
     if source_format == SourceFormat.CSV and task != Task.TABULAR_CLASSIFICATION:
-        raise _invalid("format", "CSV files make tabular datasets; this dataset is for images")
+        raise invalid("format", "CSV files make tabular datasets; this dataset is for images")
     if source_format == SourceFormat.IMAGE_ZIP and task != Task.IMAGE_CLASSIFICATION:
-        raise _invalid("format", "image zips make image datasets; this dataset is tabular")
+        raise invalid("format", "image zips make image datasets; this dataset is tabular")
     clean = {"seed": _int_option(options, "seed", 0, 2**31 - 1) or 0}
     if source_format == SourceFormat.CSV and options.get("label_column"):
         clean["label_column"] = str(options["label_column"]).strip()
@@ -63,7 +59,7 @@ def validate_options(source_format: str, task: str, options: dict) -> dict:
         for name, high in (("height", 1024), ("width", 1024), ("channels", 3)):
             clean[name] = _int_option(options, name, 1, high)
         if clean["channels"] not in (None, 1, 3):
-            raise _invalid("channels", "must be 1 (grayscale) or 3 (RGB)")
+            raise invalid("channels", "must be 1 (grayscale) or 3 (RGB)")
     if source_format == SourceFormat.BUNDLED:
         clean.update(_bundled_options(options, task))
     return clean
@@ -72,17 +68,17 @@ def validate_options(source_format: str, task: str, options: dict) -> dict:
 def _bundled_options(options: dict, task: str) -> dict:
     name = options.get("name")
     if name not in BUNDLED_SETS:
-        raise _invalid("bundled", f"unknown bundled dataset {name!r}; choose from {', '.join(BUNDLED_SETS)}")
+        raise invalid("bundled", f"unknown bundled dataset {name!r}; choose from {', '.join(BUNDLED_SETS)}")
     if BUNDLED_SETS[name].kind != TASK_KIND[task]:
-        raise _invalid("bundled", f"'{name}' is a {BUNDLED_SETS[name].kind} dataset; this dataset is for {task}")
+        raise invalid("bundled", f"'{name}' is a {BUNDLED_SETS[name].kind} dataset; this dataset is for {task}")
     params = options.get("params") or {}
     if not isinstance(params, dict):
-        raise _invalid("params", "must be an object")
+        raise invalid("params", "must be an object")
     if name == "synthetic":
         try:
             synthetic_params(params, ingest_limits())
         except IngestError as error:
-            raise _invalid("params", error.message) from None
+            raise invalid("params", error.message) from None
     return {"name": name, "params": params}
 
 

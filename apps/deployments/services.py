@@ -19,7 +19,8 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.accounts.services import require_role
 from apps.accounts.tokens import hash_token
-from apps.core.errors import ApplicationError, AuthenticationFailed, Conflict, PermissionDenied
+from apps.core.errors import AuthenticationFailed, Conflict, PermissionDenied
+from apps.core.params import invalid
 from apps.deployments import stats
 from apps.deployments.cache import MODELS
 from apps.deployments.models import Deployment, DeploymentKey
@@ -33,16 +34,12 @@ DISPLAY_PREFIX_LENGTH = 13
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(f"{field}: {message}", fields={field: [message]})
-
-
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise _invalid("name", "a deployment needs a name.")
+        raise invalid("name", "a deployment needs a name.")
     if len(name) > 100:
-        raise _invalid("name", "at most 100 characters.")
+        raise invalid("name", "at most 100 characters.")
     return name
 
 
@@ -50,17 +47,17 @@ def _checked_target(model: Model, version: ModelVersion | None, alias: str) -> t
     """(version, "") or (None, alias): exactly one, a ready version of this model or an alias it has."""
     alias = (alias or "").strip().lower()
     if (version is None) == (not alias):
-        raise _invalid("version", "name either a version to serve or an alias to follow, not both.")
+        raise invalid("version", "name either a version to serve or an alias to follow, not both.")
     if version is not None:
         if version.model_id != model.pk:
-            raise _invalid("version", f"not a version of model {model.name}.")
+            raise invalid("version", f"not a version of model {model.name}.")
         if version.status != ModelVersion.Status.READY:
-            raise _invalid("version", f"v{version.number} is {version.status}; only ready versions can be served.")
+            raise invalid("version", f"v{version.number} is {version.status}; only ready versions can be served.")
         return version, ""
     if not ALIAS_NAME.fullmatch(alias):
-        raise _invalid("alias", "an alias is 1-50 letters, digits, '-' or '_'.")
+        raise invalid("alias", "an alias is 1-50 letters, digits, '-' or '_'.")
     if not Alias.objects.filter(model=model, name=alias).exists():
-        raise _invalid("alias", f"model {model.name} has no alias '{alias}'; set it first.")
+        raise invalid("alias", f"model {model.name} has no alias '{alias}'; set it first.")
     return None, alias
 
 
@@ -104,7 +101,7 @@ def deployment_update(
         deployment.name = name
     if status is not UNCHANGED:
         if status not in Deployment.Status.values:
-            raise _invalid("status", f"one of {', '.join(Deployment.Status.values)}.")
+            raise invalid("status", f"one of {', '.join(Deployment.Status.values)}.")
         deployment.status = status
     if version is not UNCHANGED or alias is not UNCHANGED:
         deployment.version, deployment.alias = _checked_target(
@@ -131,7 +128,7 @@ def key_create(*, actor, deployment: Deployment, name: str) -> tuple[DeploymentK
     require_role(actor, deployment.team, Role.MEMBER)
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise _invalid("name", "a key needs a name of 1-100 characters.")
+        raise invalid("name", "a key needs a name of 1-100 characters.")
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = DeploymentKey.objects.create(
         deployment=deployment,
@@ -186,7 +183,7 @@ def _checked_k(k, num_classes: int) -> int:
     if k is None:
         return min(5, num_classes)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= num_classes:
-        raise _invalid("k", f"must be an integer from 1 to {num_classes} (the model's classes); got {k!r}.")
+        raise invalid("k", f"must be an integer from 1 to {num_classes} (the model's classes); got {k!r}.")
     return k
 
 
@@ -205,7 +202,7 @@ def deployment_predict(
         try:
             inputs, k = read_inputs(version)
         except InputError as error:
-            raise _invalid(error.field, error.message) from None
+            raise invalid(error.field, error.message) from None
         k = _checked_k(k, version.num_classes)
         probs = probabilities(_module(version), inputs, version.preprocessing)
         failed = False
