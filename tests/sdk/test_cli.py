@@ -132,6 +132,20 @@ def test_experiments_ls_and_show(logged_in, world, cpu_node):
     assert Experiment.objects.get().recommended.version.number == 2
 
 
+def test_jobs_kinds_shows_each_parameter_as_the_server_declares_it(logged_in):
+    code, out, _ = run("jobs", "kinds", "--kind", "train")
+
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["KIND", "NAME", "TYPE", "DEFAULT", "RANGE", "HELP"]
+    epochs = next(row for row in rows if row.split()[1] == "epochs")
+    assert epochs.split()[:5] == ["train", "epochs", "integer", "10", "1..1000"]
+    assert "Passes over the train split." in epochs
+    assert all(row.startswith("train") for row in rows)
+    _, everything, _ = run("jobs", "kinds")
+    assert "ingest" not in everything  # started by its app, not submitted: nothing to set
+
+
 def test_nodes_ls(logged_in, cpu_node):
     code, out, _ = run("nodes", "ls")
     assert out.splitlines()[1].split()[:4] == [str(cpu_node.pk), "cpu-1", "default", "online"]
