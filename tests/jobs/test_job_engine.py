@@ -405,3 +405,18 @@ def test_a_scheduled_job_waiting_for_a_worker_is_never_failed(
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("scheduled", 1)
     assert len(requeued) == 1  # the same attempt queued again
+
+
+def test_a_job_that_moved_on_meanwhile_is_left_as_it_is_not_failed_by_the_runner(world, kind, run_tasks):
+    """The reaper (or a cancel) got there first: the runner's lost race is not an error of the job."""
+
+    def reaped_while_running(context):
+        job_transition(context.job, "failed", attempt=context.attempt, reason="worker lost (reaped meanwhile)")
+        return {"late": True}
+
+    with run_tasks():
+        job = _submit(world, kind(reaped_while_running))
+
+    job.refresh_from_db()
+    assert (job.status, job.status_reason, job.result) == ("failed", "worker lost (reaped meanwhile)", {})
+    assert not JobLogLine.objects.filter(job=job, level="error").exists()
