@@ -45,9 +45,18 @@ def start(env: dict, *args: str) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> str:
-    """Signal the process group (SIGTERM by default), then SIGKILL it if it has not ended within `timeout`."""
+    """Stop a process started by `start`: `sig` to it, then SIGKILL to its whole group.
+
+    SIGTERM goes to the process itself, which stops its own children in order (a node agent
+    stops its worker clusters; signalled directly, their workers break the clusters' own
+    shutdown). SIGKILL goes to the group at once (a machine that dies). Either way, whatever of
+    the group is left when it ends, or after `timeout`, is killed: nothing outlives the test.
+    """
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
+        if sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            os.kill(process.pid, sig)
     try:
         output = process.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
@@ -55,7 +64,7 @@ def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> 
             os.killpg(process.pid, signal.SIGKILL)
         output = process.communicate(timeout=10)[0]
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # nothing of the group may outlive the test
+        os.killpg(process.pid, signal.SIGKILL)
     return output.decode(errors="replace")
 
 
