@@ -2,7 +2,7 @@
 
 One test covers both: the first agent's worker takes the ingest job (placed on its node), the
 second finishes it as the job's second attempt. (The plain path of an ingest job, without a
-kill, runs through a real agent in tests/sdk/test_end_to_end.py and tests/test_runlocal.py.)
+kill, runs through a real agent in tests/sdk/test_end_to_end.py: an image zip uploaded with the SDK.)
 """
 
 import signal
