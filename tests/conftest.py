@@ -2,7 +2,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from tests import processes
 from tests.personas import build_world
+from tests.redis_db import claimed_database
 
 
 @pytest.fixture(scope="session")
@@ -12,6 +14,21 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_running():
+    """Whatever a test started through tests/processes.py and did not stop is killed at the end
+    of the run (its whole process group), so no server or agent outlives the suite."""
+    yield
+    processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis URL whose database this test run alone uses (see tests/redis_db.py)."""
+    with claimed_database() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

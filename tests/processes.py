@@ -32,16 +32,57 @@ def manage(env: dict, *args: str, timeout: float = 180) -> str:
     return result.stdout
 
 
-def start(env: dict, *args: str) -> subprocess.Popen:
-    """A manage.py command in its own process group (so it and its children can be signalled)."""
-    return subprocess.Popen(
-        [sys.executable, "manage.py", *args],
+# Every process `start` made, so the run's last fixture can kill any a test did not stop.
+STARTED: list[subprocess.Popen] = []
+
+
+# What a shell does to a background job: SIGINT ignored, then exec (the ignore survives exec).
+SIGINT_IGNORED = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, 'manage.py', *sys.argv[1:]])"
+)
+
+
+def start(env: dict, *args: str, sigint_ignored: bool = False) -> subprocess.Popen:
+    """A manage.py command in its own process group (so it and its children can be signalled).
+
+    `sigint_ignored` starts it as a shell's background job (`cmd &`, `nohup`) would: with
+    SIGINT ignored, which Python keeps, so only SIGTERM or SIGKILL can stop it.
+    """
+    launcher = [sys.executable, "-c", SIGINT_IGNORED] if sigint_ignored else [sys.executable, "manage.py"]
+    process = subprocess.Popen(
+        [*launcher, *args],
         cwd=ROOT,
         env=env,
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    STARTED.append(process)
+    return process
+
+
+def group_members(process: subprocess.Popen) -> list[int]:
+    """The pids still alive in the process group `start` gave `process` (zombies excluded)."""
+    found = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in found if _alive(int(pid))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_all() -> None:
+    """Kill the group of every started process that is still there (the end of a test run)."""
+    for process in STARTED:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
+            process.communicate(timeout=10)
+    STARTED.clear()
 
 
 def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> str:

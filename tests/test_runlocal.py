@@ -1,4 +1,4 @@
-"""What `make run` starts: the web server and a django-q2 worker together; Ctrl-C stops both."""
+"""What `make run` starts: the web server and a node agent together; Ctrl-C or SIGTERM stops both."""
 
 import os
 import signal
@@ -10,6 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.processes import group_members, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,40 +44,28 @@ def _wait_for(url: str, seconds: float = 60) -> int:
     raise AssertionError(f"{url} did not answer within {seconds}s")
 
 
-def _redis_url() -> str:
-    """Redis for the broker test: LEPTON_TEST_REDIS_URL (CI sets it), else a local server if one answers."""
-    url = os.environ.get("LEPTON_TEST_REDIS_URL")
-    if url:
-        return url
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        pytest.skip("no Redis on 127.0.0.1:6379 and LEPTON_TEST_REDIS_URL is not set")
-    return "redis://127.0.0.1:6379/15"
-
-
 @pytest.fixture(params=["orm", "redis"])
 def local_env(request, tmp_path):
+    """A migrated, seeded installation in `tmp_path`, on the ORM broker or this run's Redis database."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'lepton.sqlite3'}", LEPTON_VAR_DIR=str(tmp_path))
     if request.param == "redis":
-        env["REDIS_URL"] = _redis_url()
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
     manage = [sys.executable, "manage.py"]
     for args in (["migrate", "--noinput"], ["seed_demo"]):
         subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
     return env
 
 
-def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c(local_env):
+# In a terminal, Ctrl-C signals the foreground job's whole group. Started in the background
+# (`make run &`, nohup, a service manager), SIGINT is ignored and SIGTERM to the process stops it.
+STOPS = {"orm": ("foreground", signal.SIGINT), "redis": ("background", signal.SIGTERM)}
+
+
+def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c_or_sigterm(local_env, request):
+    how, sig = STOPS[request.node.callspec.params["local_env"]]
     port = _free_port()
-    stack = subprocess.Popen(
-        [sys.executable, "manage.py", "runlocal", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=local_env,
-        start_new_session=True,  # its own process group, like a terminal's foreground job
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    stack = start(local_env, "runlocal", f"127.0.0.1:{port}", sigint_ignored=how == "background")
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/login/") == 200
         worker = subprocess.run(
@@ -88,8 +78,13 @@ def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c(local_env):
         )
         assert "RESULT 2" in worker.stdout, worker.stdout + worker.stderr
     finally:
-        os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        output = stack.communicate(timeout=90)[0].decode()
+        if how == "foreground":
+            os.killpg(stack.pid, sig)  # what Ctrl-C in a terminal does
+        else:
+            stack.send_signal(sig)  # to runlocal alone: it must stop the web server and node agent itself
+        try:
+            output = stack.communicate(timeout=90)[0].decode()
+        finally:
+            stop(stack)
     assert stack.returncode == 0, output
-    leftovers = subprocess.run(["pgrep", "-g", str(stack.pid)], capture_output=True, text=True).stdout
-    assert leftovers.strip() == "", f"processes left running: {leftovers}"
+    assert group_members(stack) == [], "processes left running"

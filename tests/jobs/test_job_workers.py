@@ -69,15 +69,9 @@ def _finished(env, pk):
     return state if state["status"] in ("succeeded", "failed", "cancelled") else None
 
 
-def _redis_url():
-    from tests.test_runlocal import _redis_url as redis_url
-
-    return redis_url()
-
-
 @pytest.mark.parametrize("broker", ["orm", "redis"])
-def test_a_training_job_runs_through_a_real_cluster(tmp_path, broker):
-    extra = {"REDIS_URL": _redis_url()} if broker == "redis" else {}
+def test_a_training_job_runs_through_a_real_cluster(tmp_path, broker, request):
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url")} if broker == "redis" else {}
     env = lepton_env(tmp_path, LEPTON_WORKERS="1", **extra)
     pk = _submit(env)
     agent = start(env, "node_agent", "--name", "w1")

@@ -21,20 +21,21 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args, addrport, **options):
-        manage = [sys.executable, "manage.py"]
-        processes = {
-            "web": subprocess.Popen([*manage, "runserver", "--noreload", addrport]),  # noqa: S603
-            "node": subprocess.Popen([*manage, "node_agent", "--name", "local"]),  # noqa: S603
-        }
-        self.stdout.write(self.style.SUCCESS(f"Lepton is starting on http://{addrport}/ (Ctrl-C stops it)"))
         stopping = False
 
         def stop(signum, frame):
             nonlocal stopping
             stopping = True
 
+        # Before starting anything: a signal that comes while they start must stop them too.
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        manage = [sys.executable, "manage.py"]
+        processes = {
+            "web": subprocess.Popen([*manage, "runserver", "--noreload", addrport]),  # noqa: S603
+            "node": subprocess.Popen([*manage, "node_agent", "--name", "local"]),  # noqa: S603
+        }
+        self.stdout.write(self.style.SUCCESS(f"Lepton is starting on http://{addrport}/ (Ctrl-C stops it)"))
         try:
             while not stopping and all(p.poll() is None for p in processes.values()):
                 time.sleep(0.5)

@@ -39,6 +39,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-general", action="store_true", help="Do not serve the general queue.")
 
     def handle(self, *args, name, pool, slots, no_general, **options):
+        # First of all: a SIGTERM that comes while the node registers or its clusters start must
+        # still stop them in order (by default it would kill this process and orphan them).
+        stopping = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.append(True))
         fake = settings.LEPTON_FAKE_GPUS
         gpus = read_gpus(fake_gpus=fake)
         # Every piece of work takes a slot: at least two, so an ingest or an evaluation can run beside a training.
@@ -50,14 +55,12 @@ class Command(BaseCommand):
                 f"queue {node.queue}"
             )
         )
-        workers = {"jobs": self._cluster(node.queue, slots)}
-        node_alive.send(sender=type(node), node=node)
-        if not no_general:
-            workers["general"] = self._cluster(None, 1)  # housekeeping only: all work is placed on the node queue
-        stopping = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stopping.append(True))
+        workers = {}
         try:
+            workers["jobs"] = self._cluster(node.queue, slots)
+            node_alive.send(sender=type(node), node=node)
+            if not no_general:
+                workers["general"] = self._cluster(None, 1)  # housekeeping only: all work is placed on the node queue
             self._heartbeat(node, workers, stopping, fake)
         finally:
             self._stop(workers)
