@@ -117,3 +117,21 @@ def wait_until(predicate, *, seconds: float, interval: float = 0.3, what: str = 
             return value
         time.sleep(interval)
     raise AssertionError(f"{what} not reached within {seconds}s")
+
+
+def wait_while_progressing(measure, *, done, stall_seconds: float, interval: float = 0.3, what: str = "work"):
+    """Wait until `done(measure())`, failing only when `measure()` has not changed for `stall_seconds`.
+
+    For work whose total time depends on how busy the machine is (20 jobs on two agents): a
+    loaded machine makes it slower, not wrong, so the bound is on a stall, not on the total.
+    """
+    last, changed = None, time.monotonic()
+    while True:
+        value = measure()
+        if done(value):
+            return value
+        if value != last:
+            last, changed = value, time.monotonic()
+        elif time.monotonic() - changed > stall_seconds:
+            raise AssertionError(f"{what}: no progress for {stall_seconds}s (stuck at {value})")
+        time.sleep(interval)
