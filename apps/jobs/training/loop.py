@@ -146,7 +146,10 @@ def cross_entropy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tor
 
 def _train_epoch(model, optimizer, batches: Batches, generator, on_step, shard, loss_fn=cross_entropy):
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    # The sums stay on the device and are read back once per epoch: `.item()` per step would
+    # wait for every step to finish (a GPU stall) and costs a sync per step on the CPU too.
+    total_loss = correct = None
+    seen = 0
     steps = max(1, math.ceil(len(batches) / batches.batch_size) // shard[1])
     for step, (x, y) in enumerate(batches.iterate(generator, shard)):
         optimizer.zero_grad(set_to_none=True)
@@ -154,11 +157,15 @@ def _train_epoch(model, optimizer, batches: Batches, generator, on_step, shard, 
         loss = loss_fn(logits, x, y)
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(y)
-        correct += int((logits.detach().argmax(1) == y).sum())
+        with torch.no_grad():
+            batch_loss, batch_correct = loss.detach() * len(y), (logits.argmax(1) == y).sum()
+            total_loss = batch_loss if total_loss is None else total_loss + batch_loss
+            correct = batch_correct if correct is None else correct + batch_correct
         seen += len(y)
         on_step((step + 1) / steps)
-    return total_loss / max(seen, 1), correct / max(seen, 1), seen
+    if seen == 0:
+        return 0.0, 0.0, 0
+    return float(total_loss) / seen, int(correct) / seen, seen
 
 
 def train(
