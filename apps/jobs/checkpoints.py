@@ -66,13 +66,18 @@ def _release(name: str) -> None:
 
 
 @transaction.atomic
-def _forget_checkpoint(job_id: int) -> None:
-    """Unlink the job from its checkpoint, release its bytes, and delete the file once that commits."""
+def _forget_checkpoint(job_id: int, **still) -> bool:
+    """Unlink the job from its checkpoint, release its bytes, and delete the file once that commits.
+
+    `still` narrows the conditional update (e.g. the job is still failed: a retry that took it
+    meanwhile keeps its checkpoint). Returns whether the checkpoint went.
+    """
     name = Job.objects.filter(pk=job_id).values_list("checkpoint", flat=True).first()
-    if not name or not Job.objects.filter(pk=job_id, checkpoint=name).update(checkpoint=""):
-        return
+    if not name or not Job.objects.filter(pk=job_id, checkpoint=name, **still).update(checkpoint=""):
+        return False
     _release(name)
     transaction.on_commit(lambda: delete_stored(name))
+    return True
 
 
 def checkpoints_end_with_job(sender, *, job_id: int, succeeded: bool, **kwargs) -> None:
@@ -85,13 +90,9 @@ def checkpoints_expire(*, older_than: timedelta | None = None) -> int:
     """Delete the checkpoints of jobs over for longer than the retention, and stored ones no job points at."""
     older_than = older_than or timedelta(hours=settings.LEPTON_CHECKPOINT_RETENTION_HOURS)
     cutoff = timezone.now() - older_than
-    ended = Job.objects.filter(status__in=(JobStatus.FAILED, JobStatus.CANCELLED), finished_at__lt=cutoff).exclude(
-        checkpoint=""
-    )
-    removed = 0
-    for job_id in ended.values_list("pk", flat=True):
-        _forget_checkpoint(job_id)
-        removed += 1
+    over = {"status__in": (JobStatus.FAILED, JobStatus.CANCELLED), "finished_at__lt": cutoff}
+    ended = Job.objects.filter(**over).exclude(checkpoint="").values_list("pk", flat=True)
+    removed = sum(_forget_checkpoint(job_id, **over) for job_id in ended)
     return removed + _delete_unreferenced(cutoff)
 
 
