@@ -180,6 +180,15 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 LEPTON_CACHE_DIR = Path(env_str("LEPTON_CACHE_DIR", str(VAR_DIR / "cache")))
+# Uploads stream to temp files here, not in $TMPDIR: a web process killed mid-upload leaves its
+# file where the periodic cleanup (apps.core.cleanup) finds it, and beside MEDIA_ROOT the move
+# into storage is a rename.
+FILE_UPLOAD_TEMP_DIR = env_str("LEPTON_UPLOAD_TEMP_DIR", str(VAR_DIR / "tmp" / "uploads"))
+# Temp files (uploads, scratch files in media/.tmp) untouched this long are left-overs of a killed
+# process: longer than any upload or any step that writes one takes between two writes.
+LEPTON_TEMP_FILE_MAX_AGE_HOURS = env_int("LEPTON_TEMP_FILE_MAX_AGE_HOURS", 24)
+# A failed or cancelled job's checkpoint is kept this long for a retry to resume from.
+LEPTON_CHECKPOINT_RETENTION_HOURS = env_int("LEPTON_CHECKPOINT_RETENTION_HOURS", 7 * 24)
 
 # --- Datasets ----------------------------------------------------------------------------
 LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_BYTES", 2 * 1024**3)

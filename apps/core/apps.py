@@ -6,3 +6,8 @@ class CoreConfig(AppConfig):
 
     name = "apps.core"
     label = "core"
+
+    def ready(self):
+        from apps.core.uploads import upload_temp_dir
+
+        upload_temp_dir()  # every upload handler (the admin's too) writes there; Django does not make it

@@ -1,4 +1,6 @@
-"""Uploads that stop at the size limit while streaming, never after."""
+"""Uploads that stop at the size limit while streaming, never after, into Lepton's own temp folder."""
+
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -7,6 +9,13 @@ from django.utils.datastructures import MultiValueDict
 
 from apps.core.errors import ApplicationError
 from apps.core.units import format_bytes
+
+
+def upload_temp_dir() -> Path:
+    """FILE_UPLOAD_TEMP_DIR, made if missing: where the periodic cleanup finds what killed uploads left."""
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 class UploadTooLarge(ApplicationError):
@@ -33,6 +42,10 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
             self.exceeded = True
             return QueryDict(encoding=encoding), MultiValueDict()
         return None
+
+    def new_file(self, *args, **kwargs):
+        upload_temp_dir()  # Django writes there but does not make it
+        return super().new_file(*args, **kwargs)
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)

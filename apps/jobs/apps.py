@@ -10,6 +10,8 @@ class JobsConfig(AppConfig):
     def ready(self):
         from apps.accounts.quotas import register_live_usage_source
         from apps.core import work
+        from apps.core.cleanup import register_cleanup
+        from apps.jobs.checkpoints import checkpoints_end_with_job, checkpoints_expire
         from apps.jobs.kinds import evaluate, export, ingest, train, weights_import
         from apps.jobs.scheduler import live_usage, node_load
         from apps.jobs.selectors import work_states
@@ -23,6 +25,8 @@ class JobsConfig(AppConfig):
         register_live_usage_source(live_usage)  # GPUs held and jobs running count against quotas
         register_load_source(node_load)  # the Nodes page shows what runs where
         node_alive.connect(_place_on_alive_node, dispatch_uid="jobs-place-on-node-alive")
+        work.work_ended.connect(checkpoints_end_with_job, dispatch_uid="jobs-checkpoints-end-with-job")
+        register_cleanup("job checkpoints", checkpoints_expire)  # the periodic cleanup (apps.core.cleanup)
 
 
 def _place_on_alive_node(sender, node, **kwargs):

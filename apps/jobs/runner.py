@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Callable
 
@@ -25,7 +24,8 @@ from django.utils import timezone
 from apps.accounts.models import UsageRecord
 from apps.accounts.quotas import usage_record
 from apps.core.errors import ApplicationError
-from apps.core.storage import delete_stored, local_path, scratch_path, store_file
+from apps.core.storage import local_path, scratch_path
+from apps.jobs.checkpoints import checkpoint_delete, checkpoint_name, checkpoint_store
 from apps.jobs.kinds import JobFailed, kind_handler
 from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
 from apps.jobs.scheduler import jobs_place_queued
@@ -159,18 +159,17 @@ class JobContext:
 
     def save_checkpoint(self, state: dict, epoch: int) -> None:
         """Write atomically: a new file under a new name, then the job points at it, then the old goes."""
-        name = f"checkpoints/{self.job.team_id}/{self.job.pk}/epoch-{epoch:05d}-{uuid.uuid4().hex[:8]}.pt"
+        name = checkpoint_name(self.job, epoch)
         with scratch_path(".pt") as local:
             torch.save(state, local)
-            store_file(local, name)
+            checkpoint_store(self.job, local, name)  # charged to the team's storage (apps.jobs.checkpoints)
         previous = Job.objects.filter(pk=self.job.pk).values_list("checkpoint", flat=True).first()
         try:
             self.write(checkpoint=name, checkpoint_epoch=epoch)
         except LeaseLost:
-            delete_stored(name)
+            checkpoint_delete(name)
             raise
-        if previous:
-            delete_stored(previous)
+        checkpoint_delete(previous)
 
     def load_checkpoint(self) -> dict | None:
         name = Job.objects.filter(pk=self.job.pk).values_list("checkpoint", flat=True).first()

@@ -304,16 +304,25 @@ def _train(world, iris_model, iris, **spec):
     )
 
 
-def test_a_checkpoint_is_written_each_epoch_and_only_the_last_is_kept(world, iris_model, iris, run_tasks, settings):
+def test_a_checkpoint_is_written_each_epoch_and_only_the_last_is_kept(
+    world, iris_model, iris, run_tasks, settings, monkeypatch
+):
+    original, kept = runner.JobContext.save_checkpoint, []
+
+    def save_and_look(self, state, epoch):
+        original(self, state, epoch)
+        name = Job.objects.get(pk=self.job.pk).checkpoint
+        on_disk = [p.name.split("-")[1] for p in (settings.MEDIA_ROOT / "checkpoints").rglob("*.pt")]
+        kept.append((on_disk, torch.load(local_path(name), weights_only=True)["epoch"]))
+
+    monkeypatch.setattr(runner.JobContext, "save_checkpoint", save_and_look)
     with run_tasks():
         job = _train(world, iris_model, iris)
 
     job.refresh_from_db()
     assert job.checkpoint_epoch == 6
-    checkpoints = list((settings.MEDIA_ROOT / "checkpoints").rglob("*.pt"))
-    assert [p.name.split("-")[1] for p in checkpoints] == ["00006"]
-    state = torch.load(local_path(job.checkpoint), weights_only=True)
-    assert state["epoch"] == 6
+    assert kept == [([f"{epoch:05d}"], epoch) for epoch in range(1, 7)]
+    assert job.checkpoint == ""  # it succeeded: nothing can resume from it (tests/jobs/test_checkpoints.py)
 
 
 def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(
