@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import QUOTA_LIMITS, ApiToken, Membership, Role, Team, UsageRecord
-from apps.accounts.quotas import quota_lines, team_usage
+from apps.accounts.quotas import quota_lines, team_quota, team_usage
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -83,7 +83,7 @@ class QuotaSerializer(serializers.Serializer):
 
 
 def quota_summary(team: Team) -> dict:
-    quota = team.quota
+    quota = team_quota(team)
     return {
         "plan": {"slug": quota.plan.slug, "name": quota.plan.name},
         "overridden": [name for name in QUOTA_LIMITS if getattr(quota, name) is not None],

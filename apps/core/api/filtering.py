@@ -49,7 +49,8 @@ class StrictOrderingFilter(OrderingFilter):
         if allowed == ["__all__"] or allowed == "__all__":
             raise AssertionError(f"{type(view).__name__}: ordering_fields must be an explicit list")
         terms = [term.strip() for term in raw.split(",") if term.strip()]
-        bad = [term for term in terms if term.lstrip("-") not in allowed]
+        # One optional "-" only: "--name" would pass a strip of every "-" and crash order_by.
+        bad = [term for term in terms if term.removeprefix("-") not in allowed]
         if bad:
             raise ValidationError(
                 {self.ordering_param: [f"Cannot order by {', '.join(bad)}. Allowed: {', '.join(allowed)}."]}
