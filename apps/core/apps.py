@@ -6,3 +6,10 @@ class CoreConfig(AppConfig):
 
     name = "apps.core"
     label = "core"
+
+    def ready(self):
+        from django.urls import register_converter
+
+        from apps.core.converters import IdConverter
+
+        register_converter(IdConverter, "id")  # before any URLconf is imported

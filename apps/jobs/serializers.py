@@ -116,3 +116,9 @@ class JobKindSerializer(serializers.Serializer):
     submittable = serializers.BooleanField()
     started_by = serializers.CharField(help_text="For kinds their own app starts: what starts them.")
     params = serializers.ListField(child=serializers.DictField(), help_text="name, type, required, default, minimum…")
+
+
+class JobKindListSerializer(serializers.Serializer):
+    """`GET /job-kinds/`: every kind under `results` (the shape of a page, without paging: there are few)."""
+
+    results = JobKindSerializer(many=True)
