@@ -7,7 +7,9 @@ No row has such an id (ids are 64-bit), so the URL does not match and answers 40
 
 from django.urls.converters import IntConverter
 
-ID_REGEX = "[0-9]{1,18}"  # below 2**63 whatever the digits: fits SQLite's and PostgreSQL's bigint
+ID_DIGITS = 18  # below 2**63 whatever the digits: fits SQLite's and PostgreSQL's bigint
+ID_REGEX = f"[0-9]{{1,{ID_DIGITS}}}"
+MAX_ID = 10**ID_DIGITS - 1
 
 
 class IdConverter(IntConverter):

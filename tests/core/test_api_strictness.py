@@ -41,9 +41,7 @@ def test_the_walk_covers_every_list_and_fills_every_path_from_a_real_object(worl
     unfilled = [
         op.template
         for op in OPERATIONS
-        if "{" in op.template
-        and "/nodes/" not in op.template
-        and estate_values(op.template, estate) is None
+        if "{" in op.template and "/nodes/" not in op.template and estate_values(op.template, estate) is None
     ]
 
     assert {"/api/v1/architectures/", "/api/v1/teams/{slug}/usage/", "/api/v1/jobs/{id}/logs/"} <= templates

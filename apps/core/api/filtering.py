@@ -9,9 +9,13 @@ any other query parameter answers 400 with the allowed names.
 
 from collections.abc import Iterable
 
+import django_filters
+from django import forms
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
+
+from apps.core.converters import MAX_ID
 
 PAGINATION_PARAMS = frozenset({"page", "page_size"})
 
@@ -36,6 +40,17 @@ def list_query_params(view) -> set[str]:
     filters = set(filterset_class.base_filters) if filterset_class else set()
     ordering = {StrictOrderingFilter.ordering_param} if getattr(view, "ordering_fields", None) else set()
     return filters | ordering | PAGINATION_PARAMS | set(getattr(view, "extra_query_params", ()))
+
+
+class IdFilter(django_filters.NumberFilter):
+    """`?model=<id>`: a positive integer a database column holds (NumberFilter took any decimal, 1e217 too: a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class StrictFilterBackend(DjangoFilterBackend):
