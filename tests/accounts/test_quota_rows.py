@@ -60,3 +60,19 @@ def test_team_page_and_api_detail_of_a_team_without_a_quota_row(db, api_as, page
     assert detail.status_code == 200, detail.content
     assert detail.json()["quota"]["plan"]["slug"] == TeamQuota.objects.get(team=team).plan.slug
     assert page.status_code == 200
+
+
+def test_the_data_migration_gives_existing_teams_without_a_row_one_on_the_default_plan(db):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("apps.accounts.migrations.0004_quota_for_every_team")
+    old = _team_without_factory("cyberdyne")
+    TeamQuota.objects.filter(team=old).delete()
+    kept = TeamQuota.objects.get(team=_team_without_factory("tyrell"))
+
+    migration.add_missing_quotas(apps, schema_editor=None)
+
+    assert TeamQuota.objects.get(team=old).plan.is_default
+    assert TeamQuota.objects.get(team__slug="tyrell").pk == kept.pk  # rows that exist are left alone
