@@ -31,9 +31,11 @@ def in_process_app():
     """Django's WSGI app on the test's own connection: Django's test client unhooks the same signals."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield get_wsgi_application()
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -91,4 +93,5 @@ def test_every_operation_answers_within_its_schema(world, estate_urls, in_proces
         if op.method.upper() == "GET" and "/nodes/{" not in op.path and 200 not in statuses.get(op.label, set())
     ]
     assert missed == [], {label: sorted(statuses.get(label, ())) for label in missed}
+    assert world.charlie.api_tokens.get(name="contract test").is_active  # the run never revoked its own token
     assert failures == {}, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
