@@ -1,7 +1,7 @@
 """REST API of accounts: tokens, the caller, teams and their members. Thin: services decide."""
 
 from django.db.models import F, OuterRef, Prefetch, Subquery
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -36,7 +36,13 @@ from apps.accounts.serializers import (
     TokenSerializer,
     UsageRecordSerializer,
 )
-from apps.core.api.views import ScopedQuerysetMixin
+from apps.core.api.views import ScopedQuerysetMixin, StrictQueryParamsMixin
+
+USAGE_PARAMS = [
+    OpenApiParameter("kind", str, enum=UsageRecord.Kind.values, description="Only lines of this kind."),
+    OpenApiParameter("page", int, description="A page number within the paginated result set."),
+    OpenApiParameter("page_size", int, description="Number of results to return per page."),
+]
 
 
 class TokenViewSet(
@@ -106,7 +112,7 @@ class InvitationViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, viewsets.Gen
         return self._answer(request, pk, accept=False)
 
 
-class MeView(APIView):
+class MeView(StrictQueryParamsMixin, APIView):
     """Who the caller is, and their teams with their role in each."""
 
     @extend_schema(responses=MeSerializer)
@@ -136,6 +142,7 @@ class TeamViewSet(
     filterset_class = TeamFilter
     ordering_fields = ["name", "slug", "created_at"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+    action_query_params = {"usage": USAGE_PARAMS}
 
     def scoped_queryset(self):
         teams = _teams_with_role(self.request.user)
@@ -164,8 +171,8 @@ class TeamViewSet(
         services.team_rename(actor=request.user, team=team, name=params.validated_data["name"])
         return Response(self._detail(slug))
 
-    @extend_schema(responses=UsageRecordSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(parameters=USAGE_PARAMS, responses=UsageRecordSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[])  # paginated; `kind` is its only filter
     def usage(self, request, slug=None):
         """The team's usage ledger (GPU-seconds per job attempt, bytes stored and freed), newest first."""
         team = self.get_object()

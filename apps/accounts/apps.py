@@ -8,4 +8,4 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        from apps.accounts import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from apps.accounts import schema, signals  # noqa: F401  (the OpenAPI auth scheme; the quota row of a new team)

@@ -1,6 +1,6 @@
 """Writes to plans and team quotas (what the admin's buttons and actions do)."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from apps.accounts.models import QUOTA_LIMITS, Plan, Team, TeamQuota
@@ -26,8 +26,15 @@ def plan_save(plan: Plan) -> Plan:
 
 def quota_ensure(team: Team) -> TeamQuota:
     """The team's quota, created on the default plan if it has none yet."""
-    quota = TeamQuota.objects.filter(team=team).first()
-    return quota or TeamQuota.objects.create(team=team, plan=default_plan())
+    quota = TeamQuota.objects.select_related("plan").filter(team=team).first()
+    if quota is not None:
+        return quota
+    plan = default_plan()
+    try:
+        with transaction.atomic():
+            return TeamQuota.objects.create(team=team, plan=plan)
+    except IntegrityError:  # a concurrent request made it between our read and our insert
+        return TeamQuota.objects.select_related("plan").get(team=team)
 
 
 def quota_move_to_plan(quotas: QuerySet[TeamQuota], plan: Plan) -> int:

@@ -16,6 +16,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import QUOTA_LIMITS, Team, TeamQuota, UsageRecord
+from apps.accounts.plans import quota_ensure
 from apps.core.errors import QuotaExceeded
 from apps.core.units import format_bytes, format_number
 
@@ -95,6 +96,19 @@ def team_usage(team: Team) -> TeamUsage:
     return teams_usage([team.pk])[team.pk]
 
 
+def team_quota(team: Team) -> TeamQuota:
+    """The team's quota row (from `select_related` when loaded); a team without one gets the default plan's.
+
+    Teams get their row when they are created (apps.accounts.signals); this covers a row
+    deleted since, so reading a quota never fails with `DoesNotExist`.
+    """
+    try:
+        return team.quota
+    except TeamQuota.DoesNotExist:
+        team.quota = quota_ensure(team)
+        return team.quota
+
+
 @dataclass(frozen=True)
 class QuotaLine:
     """One limit beside its usage, ready to show ("3.2 of 10 GiB")."""
@@ -139,10 +153,19 @@ def check_quota(
     allows, or two concurrent requests can both pass the check.
     """
     with transaction.atomic():
-        quota = TeamQuota.objects.select_for_update(of=("self",)).select_related("plan").get(team=team)
+        quota = _locked_quota(team)
         usage = team_usage(team)
         _refuse_if_over(quota, usage, gpus=gpus, jobs=jobs, gpu_hours=gpu_hours, storage_bytes=storage_bytes)
         return usage
+
+
+def _locked_quota(team: Team) -> TeamQuota:
+    locked = TeamQuota.objects.select_for_update(of=("self",)).select_related("plan")
+    try:
+        return locked.get(team=team)
+    except TeamQuota.DoesNotExist:  # no row: make it on the default plan, then lock it like any other
+        quota_ensure(team)
+        return locked.get(team=team)
 
 
 def _refuse_if_over(quota: TeamQuota, usage: TeamUsage, *, gpus, jobs, gpu_hours, storage_bytes) -> None:

@@ -4,7 +4,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import QUOTA_LIMITS, ApiToken, Membership, Role, Team, UsageRecord
-from apps.accounts.quotas import quota_lines, team_usage
+from apps.accounts.quotas import quota_lines, team_quota, team_usage
+from apps.core.api.fields import OptionalEmailField
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -33,7 +34,7 @@ class TokenCreateSerializer(serializers.Serializer):
 
 class MemberSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    email = OptionalEmailField(source="user.email")
     joined_at = serializers.DateTimeField(source="accepted_at", read_only=True, allow_null=True)
     invited = serializers.BooleanField(source="is_pending", read_only=True, help_text="Invited, not accepted yet.")
 
@@ -46,7 +47,7 @@ class MemberSerializer(serializers.ModelSerializer):
 class InvitationSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team_name = serializers.CharField(source="team.name", read_only=True)
-    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Membership
@@ -83,7 +84,7 @@ class QuotaSerializer(serializers.Serializer):
 
 
 def quota_summary(team: Team) -> dict:
-    quota = team.quota
+    quota = team_quota(team)
     return {
         "plan": {"slug": quota.plan.slug, "name": quota.plan.name},
         "overridden": [name for name in QUOTA_LIMITS if getattr(quota, name) is not None],
@@ -127,7 +128,7 @@ class TeamUpdateSerializer(serializers.Serializer):
 
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = OptionalEmailField()
     teams = TeamSerializer(many=True)
 
 

@@ -18,7 +18,7 @@ urlpatterns = [
     path("teams/<slug:slug>/members/", views.member_add, name="member_add"),
     path(f"teams/<slug:slug>/members/{USERNAME}/role/", views.member_set_role, name="member_role"),
     path(f"teams/<slug:slug>/members/{USERNAME}/remove/", views.member_remove, name="member_remove"),
-    path("invitations/<int:pk>/<str:answer>/", views.invitation_answer, name="invitation_answer"),
+    path("invitations/<id:pk>/<str:answer>/", views.invitation_answer, name="invitation_answer"),
     path("tokens/", views.token_list, name="tokens"),
-    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("tokens/<id:token_id>/revoke/", views.token_revoke, name="token_revoke"),
 ]

@@ -14,7 +14,7 @@ from apps.accounts import services, tokens
 from apps.accounts.current import choose_team, current_team
 from apps.accounts.forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamRenameForm, TokenCreateForm
 from apps.accounts.models import Role
-from apps.accounts.quotas import quota_lines, team_usage
+from apps.accounts.quotas import quota_lines, team_quota, team_usage
 from apps.accounts.selectors import (
     invitation_for_user,
     membership_of,
@@ -76,8 +76,8 @@ def _team_context(request, team):
         "my_membership": membership,
         "can_manage": membership.has_role(Role.ADMIN),
         "is_owner": membership.role == Role.OWNER,
-        "quota": team.quota,
-        "quota_lines": quota_lines(team.quota, team_usage(team)),
+        "quota": team_quota(team),
+        "quota_lines": quota_lines(team_quota(team), team_usage(team)),
         "roles": Role.choices,
         "add_form": MemberAddForm(),
         "rename_form": TeamRenameForm(initial={"name": team.name}),

@@ -5,7 +5,7 @@ from django.shortcuts import render
 
 from apps.accounts.current import current_membership
 from apps.accounts.models import Role
-from apps.accounts.quotas import quota_lines, team_usage
+from apps.accounts.quotas import quota_lines, team_quota, team_usage
 from apps.accounts.selectors import team_member_count, user_invitations
 from apps.jobs.selectors import team_active_jobs
 from apps.nodes.selectors import free_gpu_count, node_views, nodes_with_gpus
@@ -26,8 +26,8 @@ def home(request):
             online_nodes=sum(1 for view in node_list if view.node.status == "online"),
             team=team,
             member_count=team_member_count(team),
-            quota=team.quota,
-            quota_lines=quota_lines(team.quota, team_usage(team)),
+            quota=team_quota(team),
+            quota_lines=quota_lines(team_quota(team), team_usage(team)),
             can_manage=membership.has_role(Role.ADMIN),
         )
     return render(request, "dashboard/home.html", context)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.accounts.selectors import team_for_user
 from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin
+from apps.core.converters import ID_REGEX
 from apps.core.errors import NotFound
 from apps.datasets import selectors, services
 from apps.datasets.filters import DatasetFilter, VersionFilter
@@ -77,7 +78,7 @@ class VersionViewSet(
     filterset_class = VersionFilter
     ordering_fields = ["number", "created_at", "bytes", "sample_count"]
     lookup_field = "number"
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_dataset(self) -> Dataset:
         if not hasattr(self, "_dataset"):

@@ -8,7 +8,7 @@ from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
 
 
 class DatasetVersionSerializer(WorkFieldsMixin, serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True, read_only=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -87,7 +87,9 @@ class DatasetVersionUploadSerializer(serializers.Serializer):
     height = serializers.IntegerField(required=False, min_value=1, max_value=1024)
     width = serializers.IntegerField(required=False, min_value=1, max_value=1024)
     channels = serializers.ChoiceField(choices=[1, 3], required=False)
-    seed = serializers.IntegerField(required=False, min_value=0, default=0, help_text="Seed of the split.")
+    seed = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**32 - 1, default=0, help_text="Seed of the split."
+    )
 
     def validate(self, data):
         if bool(data.get("file")) == bool(data.get("bundled")):

@@ -11,7 +11,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.views import ScopedQuerysetMixin
+from apps.core.api.views import ScopedQuerysetMixin, StrictQueryParamsMixin
 from apps.core.errors import ApplicationError, NotFound
 from apps.deployments import selectors, services, stats
 from apps.deployments.authentication import DeploymentKeyAuthentication, PredictThrottle, UserOrDeploymentKey
@@ -33,6 +33,13 @@ from apps.registry.models import ModelVersion
 from apps.registry.selectors import model_for_user
 
 STATS_MINUTES = (1, 24 * 60)
+STATS_PARAMS = [
+    OpenApiParameter(
+        "minutes",
+        int,
+        description=f"The window: the last N minutes (default 60, {STATS_MINUTES[0]} to {STATS_MINUTES[1]}).",
+    )
+]
 
 
 def model_version_or_400(model, number) -> ModelVersion | None:
@@ -54,6 +61,7 @@ class DeploymentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retri
     filterset_class = DeploymentFilter
     ordering_fields = ["name", "created_at", "status"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    action_query_params = {"stats": STATS_PARAMS}
 
     def scoped_queryset(self):
         return selectors.deployments_for_user(self.request.user)
@@ -107,10 +115,7 @@ class DeploymentViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.Retri
         services.deployment_delete(actor=request.user, deployment=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("minutes", int, description="The window: the last N minutes (default 60).")],
-        responses=StatsSerializer,
-    )
+    @extend_schema(parameters=STATS_PARAMS, responses=StatsSerializer)
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
         deployment = self.get_object()
@@ -195,7 +200,7 @@ def predict_reader(request):
     return read
 
 
-class PredictView(APIView):
+class PredictView(StrictQueryParamsMixin, APIView):
     """Top-k classes of a batch of samples (JSON) or one image (multipart).
 
     Authenticate like the rest of the API, or with one of the deployment's own keys

@@ -2,6 +2,7 @@
 
 import django_filters
 
+from apps.core.api.filtering import IdFilter
 from apps.deployments.models import Deployment
 
 
@@ -9,7 +10,7 @@ class DeploymentFilter(django_filters.FilterSet):
     team = django_filters.CharFilter(field_name="team__slug")
     name = django_filters.CharFilter(lookup_expr="icontains")
     status = django_filters.ChoiceFilter(choices=Deployment.Status.choices)
-    model = django_filters.NumberFilter(field_name="model_id")
+    model = IdFilter(field_name="model_id")
 
     class Meta:
         model = Deployment

@@ -4,6 +4,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import IdField
 from apps.deployments.models import Deployment, DeploymentKey
 
 
@@ -27,7 +28,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     )
     predict_url = serializers.SerializerMethodField()
     last_24h = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Deployment
@@ -65,20 +66,20 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
 class DeploymentCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    model = serializers.IntegerField(help_text="Id of one of your models; the deployment belongs to its team.")
-    version = serializers.IntegerField(required=False, min_value=1, help_text="Serve this version number…")
+    model = IdField(help_text="Id of one of your models; the deployment belongs to its team.")
+    version = IdField(required=False, help_text="Serve this version number…")
     alias = serializers.CharField(required=False, max_length=50, help_text="…or follow this alias as it moves.")
 
 
 class DeploymentUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=100)
     status = serializers.ChoiceField(required=False, choices=Deployment.Status.choices)
-    version = serializers.IntegerField(required=False, min_value=1)
+    version = IdField(required=False)
     alias = serializers.CharField(required=False, max_length=50)
 
 
 class DeploymentKeySerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = DeploymentKey

@@ -1,7 +1,7 @@
 """REST API of experiments: create, list, get, cancel, trials, frontier, recommended, promote, CSV."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.accounts.selectors import team_for_user
 from apps.core.api.views import ScopedQuerysetMixin
+from apps.core.converters import ID_REGEX
 from apps.core.errors import ApplicationError, NotFound
 from apps.experiments import selectors, services
 from apps.experiments.filters import ExperimentFilter, TrialFilter
@@ -24,6 +25,10 @@ from apps.registry.api import dataset_version_for
 from apps.registry.selectors import version_for_user
 from apps.registry.serializers import AliasSerializer
 
+FRONTIER_PARAMS = [
+    OpenApiParameter("measure", str, enum=["size", "latency"], description="What the frontier trades accuracy for."),
+]
+
 
 class ExperimentViewSet(
     ScopedQuerysetMixin,
@@ -38,6 +43,7 @@ class ExperimentViewSet(
     serializer_class = ExperimentSerializer
     filterset_class = ExperimentFilter
     ordering_fields = ["created_at", "finished_at", "name", "status"]
+    action_query_params = {"frontier": FRONTIER_PARAMS}
 
     def scoped_queryset(self):
         return selectors.experiments_for_user(self.request.user)
@@ -80,8 +86,8 @@ class ExperimentViewSet(
         services.experiment_cancel(actor=request.user, experiment=self.get_object())
         return Response(ExperimentSerializer(self._fresh(pk)).data)
 
-    @extend_schema(responses=TrialSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(parameters=FRONTIER_PARAMS, responses=TrialSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])  # a plain list
     def frontier(self, request, pk=None):
         """The Pareto frontier (?measure=size, the default, or latency), cheapest first."""
         measure = request.query_params.get("measure", "size")
@@ -146,7 +152,7 @@ class TrialViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMo
         "finished_at",
     ]
     lookup_field = "number"
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def scoped_queryset(self):
         experiment = selectors.experiment_for_user(self.request.user, self.kwargs["experiment_pk"])

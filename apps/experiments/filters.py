@@ -2,6 +2,7 @@
 
 import django_filters
 
+from apps.core.api.filtering import IdFilter
 from apps.experiments.models import Experiment, ExperimentStatus, Objective, Strategy, Trial, TrialStatus
 
 
@@ -10,7 +11,7 @@ class ExperimentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ExperimentStatus.choices)
     strategy = django_filters.ChoiceFilter(choices=Strategy.choices)
     objective = django_filters.ChoiceFilter(choices=Objective.choices)
-    model = django_filters.NumberFilter(field_name="base_version__model_id")
+    model = IdFilter(field_name="base_version__model_id")
 
     class Meta:
         model = Experiment

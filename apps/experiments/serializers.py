@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.fields import IdField
 from apps.experiments.models import Experiment, Trial
 from apps.experiments.services import EXPERIMENT_PARAMS
 
@@ -63,7 +64,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
     trials_total = serializers.IntegerField(read_only=True)
     trials_finished = serializers.IntegerField(read_only=True)
     recommended = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Experiment
@@ -109,16 +110,16 @@ class ExperimentCreateSerializer(EXPERIMENT_PARAMS.serializer("ExperimentSetting
     team = serializers.SlugField(required=False, help_text="Default: the model's team.")
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    model = serializers.IntegerField(help_text="The model whose version is compressed.")
-    base_version = serializers.IntegerField(min_value=1, help_text="Its version number (a float version).")
-    dataset = serializers.IntegerField(help_text="The dataset to fine-tune on.")
-    dataset_version = serializers.IntegerField(required=False, min_value=1, help_text="Default: its latest ready.")
-    eval_dataset = serializers.IntegerField(required=False, help_text="Default: the training dataset.")
-    eval_dataset_version = serializers.IntegerField(required=False, min_value=1)
+    model = IdField(help_text="The model whose version is compressed.")
+    base_version = IdField(help_text="Its version number (a float version).")
+    dataset = IdField(help_text="The dataset to fine-tune on.")
+    dataset_version = IdField(required=False, help_text="Default: its latest ready.")
+    eval_dataset = IdField(required=False, help_text="Default: the training dataset.")
+    eval_dataset_version = IdField(required=False)
     recipes = serializers.JSONField(required=False, default=list, help_text="Grid: a list of recipes (lists of steps).")
 
 
 class PromoteSerializer(serializers.Serializer):
-    trial = serializers.IntegerField(required=False, help_text="The trial whose version to promote.")
-    version = serializers.IntegerField(required=False, help_text="Or the version number (of a trial's version).")
+    trial = IdField(required=False, min_value=0, help_text="The trial whose version to promote.")
+    version = IdField(required=False, help_text="Or the version number (of a trial's version).")
     alias = serializers.SlugField(default="production", max_length=50)

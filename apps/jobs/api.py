@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.selectors import team_for_user
-from apps.core.api.views import ScopedQuerysetMixin
+from apps.core.api.views import ScopedQuerysetMixin, StrictQueryParamsMixin
 from apps.jobs import selectors, services
 from apps.jobs.filters import JobFilter
 from apps.jobs.kinds import KINDS, kind_handler
@@ -17,11 +17,13 @@ from apps.jobs.models import Job, JobEpoch
 from apps.jobs.serializers import (
     JobDetailSerializer,
     JobEpochSerializer,
-    JobKindSerializer,
+    JobKindListSerializer,
     JobLogLineSerializer,
     JobSerializer,
     JobSubmitSerializer,
 )
+
+LOG_PARAMS = [OpenApiParameter("after", int, description="Only lines with an id above this (tailing).")]
 
 
 class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -30,6 +32,7 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
     model = Job
     filterset_class = JobFilter
     ordering_fields = ["created_at", "started_at", "finished_at", "priority", "status"]
+    action_query_params = {"logs": LOG_PARAMS}
 
     def scoped_queryset(self):
         jobs = selectors.jobs_for_user(self.request.user)
@@ -70,16 +73,14 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
         services.job_retry(actor=request.user, job=self.get_object())
         return Response(JobDetailSerializer(self.scoped_queryset().get(pk=pk)).data)
 
+    # Plain lists, as answered and documented: no page, no list filters (they belong to the job list).
     @extend_schema(responses=JobEpochSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def metrics(self, request, pk=None):
         return Response(JobEpochSerializer(selectors.job_epochs(self.get_object()), many=True).data)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="Only lines with an id above this (tailing).")],
-        responses=JobLogLineSerializer(many=True),
-    )
-    @action(detail=True, methods=["get"])
+    @extend_schema(parameters=LOG_PARAMS, responses=JobLogLineSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def logs(self, request, pk=None):
         try:
             after = int(request.query_params.get("after", 0))
@@ -97,10 +98,10 @@ def _check_spec(kind: str, spec) -> None:
             raise ValidationError({"spec": checked.errors})
 
 
-class JobKindListView(APIView):
+class JobKindListView(StrictQueryParamsMixin, APIView):
     """Every job kind with its declared parameters: types, ranges, defaults and help."""
 
-    @extend_schema(responses=JobKindSerializer(many=True))
+    @extend_schema(responses=JobKindListSerializer)
     def get(self, request):
         kinds = [KINDS[name].describe_params() for name in sorted(KINDS)]
-        return Response({"results": JobKindSerializer(kinds, many=True).data})
+        return Response(JobKindListSerializer({"results": kinds}).data)

@@ -35,10 +35,10 @@ class JobLogLineSerializer(serializers.ModelSerializer):
 
 class JobSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None)
+    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None, allow_null=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
-    node = serializers.CharField(source="node.name", read_only=True, default=None)
+    node = serializers.CharField(source="node.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Job
@@ -116,3 +116,9 @@ class JobKindSerializer(serializers.Serializer):
     submittable = serializers.BooleanField()
     started_by = serializers.CharField(help_text="For kinds their own app starts: what starts them.")
     params = serializers.ListField(child=serializers.DictField(), help_text="name, type, required, default, minimum…")
+
+
+class JobKindListSerializer(serializers.Serializer):
+    """`GET /job-kinds/`: every kind under `results` (the shape of a page, without paging: there are few)."""
+
+    results = JobKindSerializer(many=True)

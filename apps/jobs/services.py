@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from apps.accounts.models import Role, Team, TeamQuota
+from apps.accounts.models import Role, Team
+from apps.accounts.plans import quota_ensure
 from apps.accounts.services import require_role
 from apps.core.errors import ApplicationError, Conflict, QuotaExceeded
 from apps.core.queue import enqueue_on_commit
@@ -83,7 +84,7 @@ def _refuse_what_can_never_fit(team: Team, gpus: int) -> None:
     """A job that no node or no quota could ever run is refused now, not left queued forever."""
     if gpus <= 0:
         return
-    quota = TeamQuota.objects.select_related("plan").get(team=team)
+    quota = quota_ensure(team)  # a team without a row is on the default plan
     allowed = quota.limit("max_concurrent_gpus")
     if gpus > allowed:
         raise QuotaExceeded(

@@ -6,5 +6,5 @@ app_name = "nodes"
 
 urlpatterns = [
     path("nodes/", views.node_list, name="list"),
-    path("nodes/<int:pk>/<str:action>/", views.node_drain, name="drain"),
+    path("nodes/<id:pk>/<str:action>/", views.node_drain, name="drain"),
 ]

@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.selectors import team_for_user
-from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin
+from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin, StrictQueryParamsMixin
+from apps.core.converters import ID_REGEX
 from apps.core.errors import ApplicationError, NotFound
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import dataset_for_user, latest_ready_version
@@ -32,7 +33,7 @@ from apps.registry.serializers import (
 )
 
 
-class ArchitectureCatalogView(APIView):
+class ArchitectureCatalogView(StrictQueryParamsMixin, APIView):
     """The architecture families a model can use, their tasks and parameters with defaults."""
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -111,7 +112,7 @@ class VersionViewSet(
     filterset_class = VersionFilter
     ordering_fields = ["number", "created_at", "bytes", "nonzero_parameters"]
     lookup_field = "number"
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def scoped_queryset(self):
         return selectors.model_versions(self.get_parent_model())

@@ -1,10 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from apps.core.converters import ID_REGEX
 from apps.registry import api
 
-MODEL = r"models/(?P<model_pk>[0-9]+)"
-VERSION = rf"{MODEL}/versions/(?P<version_number>[0-9]+)"
+MODEL = rf"models/(?P<model_pk>{ID_REGEX})"
+VERSION = rf"{MODEL}/versions/(?P<version_number>{ID_REGEX})"
 
 router = SimpleRouter(trailing_slash=True)
 router.register("models", api.ModelViewSet, basename="model")

@@ -3,6 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from apps.core.api.fields import IdField
 from apps.core.api.work import WorkFieldsMixin, WorkListSerializer
 from apps.core.work import attach_states
 from apps.datasets.models import Task
@@ -82,7 +83,7 @@ class ModelVersionSerializer(WorkFieldsMixin, serializers.ModelSerializer):
     parent = serializers.IntegerField(source="parent.number", read_only=True, allow_null=True, default=None)
     trained_on = serializers.SerializerMethodField()
     aliases = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     evaluations = EvaluationSerializer(many=True, read_only=True)
     download_url = serializers.SerializerMethodField()
 
@@ -174,13 +175,13 @@ class ModelCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     task = serializers.ChoiceField(choices=Task.choices)
     architecture = serializers.JSONField(help_text='e.g. {"family": "cnn_small"}; see /api/v1/architectures/')
-    dataset = serializers.IntegerField(required=False, allow_null=True, help_text="Id of the dataset it is made for.")
+    dataset = IdField(required=False, allow_null=True, help_text="Id of the dataset it is made for.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class DatasetRefSerializer(serializers.Serializer):
-    dataset = serializers.IntegerField(help_text="Dataset id (one of your team's).")
-    dataset_version = serializers.IntegerField(required=False, help_text="Version number; default: latest ready.")
+    dataset = IdField(help_text="Dataset id (one of your team's).")
+    dataset_version = IdField(required=False, help_text="Version number; default: latest ready.")
 
 
 class ModelVersionUploadSerializer(DatasetRefSerializer):
@@ -196,7 +197,7 @@ class ExportCreateSerializer(serializers.Serializer):
 class AliasMoveSerializer(serializers.ModelSerializer):
     from_version = serializers.IntegerField(source="from_version.number", read_only=True, allow_null=True, default=None)
     to_version = serializers.IntegerField(source="to_version.number", read_only=True)
-    moved_by = serializers.CharField(source="moved_by.username", read_only=True, default=None)
+    moved_by = serializers.CharField(source="moved_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = AliasMove
@@ -216,4 +217,4 @@ class AliasSerializer(serializers.ModelSerializer):
 
 class AliasSetSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50, required=False)
-    version = serializers.IntegerField(min_value=1, help_text="The version number the alias points at.")
+    version = IdField(help_text="The version number the alias points at.")

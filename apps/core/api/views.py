@@ -1,7 +1,31 @@
 """Base pieces for API views."""
 
+from apps.core.api.filtering import list_query_params, refuse_unknown_query_params
 
-class ScopedQuerysetMixin:
+
+class StrictQueryParamsMixin:
+    """Every GET answers 400 to a query parameter the view does not read (as the README promises).
+
+    A list reads its filters, ordering and page (`list_query_params`); any other action or
+    method reads only what `action_query_params` names for it, the same `OpenApiParameter`s
+    its `extend_schema` documents, so the schema and the check cannot drift apart.
+    """
+
+    action_query_params: dict = {}  # action (or method, on a plain APIView) -> [OpenApiParameter]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("GET", "HEAD"):
+            refuse_unknown_query_params(request, self.accepted_query_params(request))
+
+    def accepted_query_params(self, request) -> set[str]:
+        action = getattr(self, "action", None) or request.method.lower()
+        if action == "list":
+            return list_query_params(self)
+        return {parameter.name for parameter in self.action_query_params.get(action, ())}
+
+
+class ScopedQuerysetMixin(StrictQueryParamsMixin):
     """Views implement `scoped_queryset()`; drf-spectacular gets an empty queryset instead.
 
     The schema is built without a request user or URL kwargs, so a team-scoped
