@@ -20,8 +20,8 @@ from apps.core.queue import enqueue_on_commit
 from apps.core.work import work_retrying
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobLogLine, JobStatus
-from apps.jobs.scheduler import RUN_TASK, jobs_place_queued
-from apps.jobs.transitions import IllegalTransition, job_log, job_transition
+from apps.jobs.scheduler import RUN_TASK, jobs_dispatch_undelivered, jobs_place_queued
+from apps.jobs.transitions import IllegalTransition, job_log, job_requeue_or_end, job_transition
 from apps.nodes.models import Node
 
 logger = logging.getLogger(__name__)
@@ -152,13 +152,14 @@ def jobs_reap_stale() -> int:
     next attempt resumes from the last checkpoint) or fail after the last attempt. Past the
     time limit (with a minute's grace for the runner to stop it itself): fail. Scheduled jobs no
     worker has taken yet are only waiting: after LEPTON_DISPATCH_TIMEOUT_SECONDS their attempt
-    is queued again (harmless: only one claim can win), never counted as a failure.
+    is queued again (harmless: only one claim can win), never counted as a failure; those whose
+    task never reached the broker at all are sent after only LEPTON_DISPATCH_GRACE_SECONDS.
     """
     from apps.nodes.services import nodes_mark_silent_offline
 
     nodes_mark_silent_offline()
     now = timezone.now()
-    handled = 0
+    handled = jobs_dispatch_undelivered()
     lost_node = Job.objects.filter(
         status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING), node__status=Node.Status.OFFLINE
     )
@@ -204,20 +205,12 @@ def _record_lost_attempt(job: Job) -> None:
 def _requeue_or_fail(job: Job, why: str) -> int:
     _record_lost_attempt(job)
     try:
-        if job.attempts < job.max_attempts:
-            job_transition(
-                job,
-                JobStatus.QUEUED,
-                attempt=job.attempts,
-                reason=f"worker lost ({why}); the next attempt resumes from the last checkpoint",
-            )
-        else:
-            job_transition(
-                job,
-                JobStatus.FAILED,
-                attempt=job.attempts,
-                reason=f"worker lost ({why}); gave up after {job.attempts} attempt(s)",
-            )
+        job_requeue_or_end(
+            job,
+            attempt=job.attempts,
+            retry_reason=f"worker lost ({why}); the next attempt resumes from the last checkpoint",
+            failed_reason=f"worker lost ({why}); gave up after {job.attempts} attempt(s)",
+        )
     except IllegalTransition:
         return 0  # it moved on by itself in the meantime
     job_log(job.pk, job.attempts, f"reaper: {why}", JobLogLine.Level.WARNING)
