@@ -4,6 +4,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.nodes.test_cluster import SETUP, SUBMIT, _db, _nodes
 from tests.processes import ROOT, lepton_env, manage, start, stop, wait_until
 
@@ -79,10 +81,14 @@ def test_a_cancel_sent_while_the_worker_is_dead_ends_the_job_cancelled_without_a
     assert leases == 0
 
 
-def test_a_placement_killed_before_its_broker_enqueue_frees_the_gpu_within_seconds(tmp_path):
-    env = lepton_env(tmp_path, **FAST)  # LEPTON_DISPATCH_TIMEOUT_SECONDS stays at its 900 s default
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_placement_killed_before_its_broker_enqueue_frees_the_gpu_within_seconds(tmp_path, broker):
+    from tests.test_runlocal import _redis_url
+
+    extra = {"REDIS_URL": _redis_url()} if broker == "redis" else {}
+    env = lepton_env(tmp_path, **FAST, **extra)  # LEPTON_DISPATCH_TIMEOUT_SECONDS stays at its 900 s default
     manage(env, "shell", "-c", SETUP.format(quotas={"alpha": 1}, hidden="[16]"))
-    agent = start(env, "node_agent", "--name", "only")
+    agent = start(env, "node_agent", "--name", f"undelivered-{broker}")
     try:
         wait_until(lambda: _nodes(env) == 1, seconds=60, what="the node registering")
         script = DIE_BEFORE_ENQUEUE + SUBMIT.format(plan=[("alpha", 1)], spec={"epochs": 2})
