@@ -21,7 +21,7 @@ from apps.core.work import work_retrying
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobLogLine, JobStatus
 from apps.jobs.scheduler import RUN_TASK, jobs_dispatch_undelivered, jobs_place_queued
-from apps.jobs.transitions import IllegalTransition, job_log, job_requeue_or_end, job_transition
+from apps.jobs.transitions import CANCEL_REQUESTED, IllegalTransition, job_log, job_requeue_or_end, job_transition
 from apps.nodes.models import Node
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def jobs_reap_stale() -> int:
 
     nodes_mark_silent_offline()
     now = timezone.now()
-    handled = jobs_dispatch_undelivered()
+    handled = jobs_dispatch_undelivered() + _cancel_queued_with_a_cancel_request()
     lost_node = Job.objects.filter(
         status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING), node__status=Node.Status.OFFLINE
     )
@@ -181,6 +181,18 @@ def jobs_reap_stale() -> int:
     if handled:
         jobs_place_queued()
     return handled
+
+
+def _cancel_queued_with_a_cancel_request() -> int:
+    """Queued jobs whose cancel was requested (left so by an older release) end cancelled: none is ever placed."""
+    ended = 0
+    for job in Job.objects.filter(CANCEL_REQUESTED, status=JobStatus.QUEUED):
+        try:
+            job_transition(job, JobStatus.CANCELLED, when=CANCEL_REQUESTED, reason="cancelled: requested before it ran")
+        except IllegalTransition:
+            continue
+        ended += 1
+    return ended
 
 
 def _record_lost_attempt(job: Job) -> None:

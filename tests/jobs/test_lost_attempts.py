@@ -56,13 +56,17 @@ def test_an_attempt_that_crashes_after_a_cancel_request_ends_cancelled_not_reque
     assert (job.status, job.attempts) == ("cancelled", 1)
 
 
-def test_placement_never_picks_a_queued_job_whose_cancel_was_requested(world, kind):
+def test_a_queued_job_whose_cancel_was_requested_is_never_placed_and_ends_cancelled(world, kind):
     job = job_submit(actor=world.bob, team=world.acme, kind=kind(lambda context: {}), spec={})
     Job.objects.filter(pk=job.pk).update(cancel_requested_at=timezone.now())  # as left by an older release
 
     assert scheduler.jobs_place_queued() == 0
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("queued", 0)
+
+    services.jobs_reap_stale()  # and the reaper ends it
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("cancelled", 0)
 
 
 def test_a_placed_attempt_whose_task_never_reached_the_broker_is_sent_after_the_grace(
