@@ -196,6 +196,8 @@ LEPTON_MAX_REQUEST_BYTES = env_int("LEPTON_MAX_REQUEST_BYTES", 2 * 1024**2)  # a
 # --- Jobs (every piece of background work is one) -------------------------------------------
 # A job placed on a node but not yet taken by any worker is queued again after this long (never failed).
 LEPTON_DISPATCH_TIMEOUT_SECONDS = env_int("LEPTON_DISPATCH_TIMEOUT_SECONDS", 900)
+# A placed job whose task never reached the broker (its placer died after the commit) is sent again after this long.
+LEPTON_DISPATCH_GRACE_SECONDS = env_int("LEPTON_DISPATCH_GRACE_SECONDS", 10)
 LEPTON_JOB_MAX_ATTEMPTS = env_int("LEPTON_JOB_MAX_ATTEMPTS", 3)
 LEPTON_JOB_STALE_SECONDS = env_int("LEPTON_JOB_STALE_SECONDS", 60)
 LEPTON_HEARTBEAT_SECONDS = env_int("LEPTON_HEARTBEAT_SECONDS", 5)

@@ -35,14 +35,17 @@ class Job(models.Model):
     """One unit of work a worker runs for a team. Status changes only through `transitions.job_transition`.
 
     `attempts` counts dispatched attempts: only the attempt whose number equals `attempts` may
-    write, and only while the job is running (see apps.jobs.transitions). `claimed_at` is set
-    when a worker takes the current attempt; `heartbeat_at` is refreshed while it works (and set
-    when it is placed, so a task the broker lost is noticed too).
+    write, and only while the job is running (see apps.jobs.transitions). `dispatched_at` is set
+    once the current attempt's task is in the broker (empty: placed, but the placer died before
+    it could hand the task over; a sweep sends it). `claimed_at` is set when a worker takes the
+    current attempt; `heartbeat_at` is refreshed while it works (and set when it is placed, so a
+    task the broker lost is noticed too).
     """
 
     RUNNING = Q(status=JobStatus.RUNNING)
 
     attempts = models.PositiveSmallIntegerField(default=0)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")

@@ -4,7 +4,8 @@ claim the attempt (scheduled -> running, conditional on the attempt number) -> h
 a background thread (which also notices cancel requests) -> run the kind -> finish:
 succeeded, cancelled, failed with the reason, or back to queued for another attempt when it
 crashed and attempts remain. Every write goes through the attempt's lease, so a stale
-worker's late writes are refused.
+worker's late writes are refused. A database blip (a lost connection) costs no attempt: each
+of the runner's writes reconnects and tries again within the lease (apps.core.reconnect).
 """
 
 import logging
@@ -24,15 +25,42 @@ from django.utils import timezone
 from apps.accounts.models import UsageRecord
 from apps.accounts.quotas import usage_record
 from apps.core.errors import ApplicationError
+from apps.core.reconnect import TRANSIENT, retry_on_disconnect
 from apps.core.storage import local_path, scratch_path
 from apps.jobs.checkpoints import checkpoint_delete, checkpoint_name, checkpoint_store
 from apps.jobs.kinds import JobFailed, kind_handler
 from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
 from apps.jobs.scheduler import jobs_place_queued
-from apps.jobs.transitions import IllegalTransition, LeaseLost, job_log, job_transition, lease_write
+from apps.jobs.transitions import (
+    IllegalTransition,
+    LeaseLost,
+    job_log,
+    job_requeue_or_end,
+    job_transition,
+    lease_write,
+)
 from apps.registry.measure import describe_device
 
 logger = logging.getLogger(__name__)
+
+# The runner's writes, each one reconnecting and retrying after a database blip (they are fenced
+# by the attempt, so a repeat is harmless: at worst a transition finds the job already moved on).
+transition = retry_on_disconnect(job_transition)
+requeue_or_end = retry_on_disconnect(job_requeue_or_end)
+log_line = retry_on_disconnect(job_log)
+write_leased = retry_on_disconnect(lease_write)
+place_queued = retry_on_disconnect(jobs_place_queued)
+record_usage = retry_on_disconnect(usage_record)
+
+
+@retry_on_disconnect
+def cancel_requested(job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
+
+
+@retry_on_disconnect
+def stored_checkpoint(job_id: int) -> str:
+    return Job.objects.filter(pk=job_id).values_list("checkpoint", flat=True).first() or ""
 
 
 class JobCancelled(Exception):
@@ -77,10 +105,14 @@ class Heartbeat(threading.Thread):
     def run(self):
         try:
             while not self._stop_event.wait(self.interval):
-                self.beat()
+                try:
+                    self.beat()
+                except TRANSIENT as error:  # down for a whole lease: the reaper decides; keep beating
+                    logger.error("job %s heartbeat: the database is unreachable: %s", self.job_id, error)
         finally:
             connections.close_all()  # this thread's own connection
 
+    @retry_on_disconnect
     def beat(self) -> None:
         try:
             lease_write(self.job_id, self.attempt)
@@ -115,7 +147,7 @@ class JobContext:
 
     def write(self, **fields) -> None:
         """Write to the job while this attempt owns it (raises LeaseLost otherwise)."""
-        lease_write(self.job.pk, self.attempt, **fields)
+        write_leased(self.job.pk, self.attempt, **fields)  # inside a caller's transaction: never retried
 
     def fence(self) -> None:
         """Inside a transaction that stores results: raises LeaseLost unless this attempt still owns the job.
@@ -126,7 +158,7 @@ class JobContext:
         self.write()
 
     def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
-        job_log(self.job.pk, self.attempt, message, level)
+        log_line(self.job.pk, self.attempt, message, level)
 
     def check_cancelled(self) -> None:
         """Call between steps: raises when the job was cancelled or this attempt lost its lease."""
@@ -149,10 +181,11 @@ class JobContext:
         elapsed = time.monotonic() - self._started
         eta = elapsed / done * (1 - fraction) if done > 0 else None
         self.write(progress=fraction, progress_step=step[:200], eta_seconds=eta)
-        self._cancelled = Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists()
+        self._cancelled = cancel_requested(self.job.pk)
 
+    @retry_on_disconnect
     def record_epoch(self, epoch: int, **figures) -> None:
-        self.write()  # the lease first: a stale attempt writes no figures
+        lease_write(self.job.pk, self.attempt)  # the lease first: a stale attempt writes no figures
         JobEpoch.objects.update_or_create(
             job_id=self.job.pk, epoch=epoch, defaults={"attempt": self.attempt, **figures}
         )
@@ -163,7 +196,7 @@ class JobContext:
         with scratch_path(".pt") as local:
             torch.save(state, local)
             checkpoint_store(self.job, local, name)  # charged to the team's storage (apps.jobs.checkpoints)
-        previous = Job.objects.filter(pk=self.job.pk).values_list("checkpoint", flat=True).first()
+        previous = stored_checkpoint(self.job.pk)
         try:
             self.write(checkpoint=name, checkpoint_epoch=epoch)
         except LeaseLost:
@@ -172,7 +205,7 @@ class JobContext:
         checkpoint_delete(previous)
 
     def load_checkpoint(self) -> dict | None:
-        name = Job.objects.filter(pk=self.job.pk).values_list("checkpoint", flat=True).first()
+        name = stored_checkpoint(self.job.pk)
         if not name:
             return None
         self.log(f"resuming from checkpoint {name.rsplit('/', 1)[-1]}")
@@ -186,7 +219,7 @@ def run_job(job_id: int, attempt: int) -> None:
         return
     now = timezone.now()
     try:
-        job = job_transition(
+        job = transition(
             job,
             JobStatus.RUNNING,
             attempt=attempt,
@@ -210,7 +243,7 @@ def run_job(job_id: int, attempt: int) -> None:
         if heartbeat is not None:
             heartbeat.stop()
         _record_gpu_time(job, attempt, time.monotonic() - started)
-        jobs_place_queued()
+        place_queued()
 
 
 def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
@@ -225,7 +258,7 @@ def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
                 f"{category.__name__}: {message}", JobLogLine.Level.WARNING
             )
             result = kind_handler(job.kind).run(context) or {}
-        job_transition(
+        transition(
             job, JobStatus.SUCCEEDED, attempt=attempt, result=result, progress=1.0, eta_seconds=0, progress_step="done"
         )
         context.log("succeeded")
@@ -250,17 +283,20 @@ def _crashed(job: Job, attempt: int, context: JobContext, error: Exception) -> N
     """An unexpected error: try again (resuming from the checkpoint) while attempts remain."""
     summary = f"{type(error).__name__}: {error}"
     context.log(f"attempt {attempt} crashed: {summary}\n{traceback.format_exc()}", JobLogLine.Level.ERROR)
-    if attempt < job.max_attempts:
-        _finish(
-            job, attempt, JobStatus.QUEUED, f"attempt {attempt} crashed ({summary}); retrying from the last checkpoint"
+    try:
+        requeue_or_end(
+            job,
+            attempt=attempt,
+            retry_reason=f"attempt {attempt} crashed ({summary}); retrying from the last checkpoint"[:2000],
+            failed_reason=f"crashed in each of {attempt} attempt(s); last: {summary}"[:2000],
         )
-    else:
-        _finish(job, attempt, JobStatus.FAILED, f"crashed in each of {attempt} attempt(s); last: {summary}")
+    except IllegalTransition:
+        logger.info("job %s: already moved on; not requeueing it", job.pk)
 
 
 def _finish(job: Job, attempt: int, status: str, reason: str) -> None:
     try:
-        job_transition(job, status, attempt=attempt, reason=reason[:2000])
+        transition(job, status, attempt=attempt, reason=reason[:2000])
     except IllegalTransition:
         logger.info("job %s: already moved on; not marking %s", job.pk, status)
 
@@ -268,7 +304,7 @@ def _finish(job: Job, attempt: int, status: str, reason: str) -> None:
 def _record_gpu_time(job: Job, attempt: int, seconds: float) -> None:
     """GPU-seconds of this attempt into the usage ledger, exactly once per attempt."""
     if job.gpus:
-        usage_record(
+        record_usage(
             team=job.team,
             kind=UsageRecord.Kind.GPU_SECONDS,
             amount=round(job.gpus * seconds),

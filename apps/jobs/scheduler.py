@@ -4,21 +4,28 @@ Each placement is one transaction: lock the team's quota row and check it (GPUs 
 running jobs, GPU-hours this month), pick a node with enough free GPUs and a free worker
 slot, write one `GpuLease` per GPU (the unique constraint makes a double allocation
 impossible even if two placers race), move the job to scheduled as its next attempt and
-queue it on that node's queue. A job that cannot be placed stays queued with the reason.
+queue it on that node's queue once committed, and record in the job that the task reached the
+broker (`dispatched_at`): a placer that dies between its commit and the enqueue leaves that
+empty, and `jobs_dispatch_undelivered` sends the task within seconds instead of the GPU and the
+quota staying held by a job no worker will ever hear of. A job that cannot be placed stays
+queued with the reason.
 """
 
 import logging
 from collections import defaultdict
+from datetime import timedelta
+from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from apps.accounts.quotas import LiveUsage, check_quota
 from apps.core.errors import QuotaExceeded
-from apps.core.queue import enqueue_on_commit
+from apps.core.queue import enqueue
 from apps.jobs.models import GpuLease, Job, JobStatus
-from apps.jobs.transitions import HOLDING, IllegalTransition, job_transition
+from apps.jobs.transitions import CANCEL_REQUESTED, HOLDING, IllegalTransition, job_transition
 from apps.nodes.models import Gpu, Node
 from apps.nodes.services import placeable_nodes
 
@@ -60,6 +67,7 @@ def jobs_place_queued(limit: int = 200) -> int:
     """Place what fits now; note why the rest waits. Returns how many jobs were placed."""
     queued = list(
         Job.objects.filter(status=JobStatus.QUEUED)
+        .exclude(CANCEL_REQUESTED)  # ends cancelled, never placed (see transitions.job_requeue_or_end)
         .select_related("team")
         .order_by("-priority", "created_at", "pk")[:limit]
     )
@@ -118,18 +126,59 @@ def _place(job: Job) -> bool | str:
                 job,
                 JobStatus.SCHEDULED,
                 attempt=job.attempts,
+                when=~CANCEL_REQUESTED,
                 reason=f"placed on {node.name}; starting",
                 attempts=F("attempts") + 1,
                 node=node,
                 gpu_indexes=[g.index for g in gpus],
+                dispatched_at=None,
                 claimed_at=None,
                 heartbeat_at=now,
                 scheduled_at=now,
             )
-            enqueue_on_commit(RUN_TASK, job.pk, attempt, group="jobs", queue=node.queue)
+            transaction.on_commit(partial(job_dispatch, job.pk, attempt, node.queue))
             return True
     except IntegrityError:
         logger.info("job %s: its GPUs were taken by a concurrent placement; it will be placed later", job.pk)
         return "waiting: its GPUs were just taken by another placement"
     except IllegalTransition:
         return False  # cancelled or placed by someone else meanwhile
+
+
+def job_dispatch(job_id: int, attempt: int, queue: str | None) -> None:
+    """Hand an attempt's task to its node's queue, then record in the job that it was handed over.
+
+    Sent before it is recorded: a death in between sends it twice, which is harmless (only one
+    worker can claim the attempt), where the other order would lose it.
+    """
+    enqueue(RUN_TASK, job_id, attempt, group="jobs", queue=queue)
+    Job.objects.filter(pk=job_id, attempts=attempt, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+
+
+def jobs_dispatch_undelivered() -> int:
+    """Send the tasks of attempts placed over LEPTON_DISPATCH_GRACE_SECONDS ago that never reached the broker.
+
+    Each is claimed first (a conditional update), so of two sweeps running at once one sends it.
+    Returns how many were sent.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.LEPTON_DISPATCH_GRACE_SECONDS)
+    undelivered = Job.objects.filter(
+        status=JobStatus.SCHEDULED, claimed_at__isnull=True, dispatched_at__isnull=True, scheduled_at__lt=cutoff
+    ).select_related("node")
+    sent = 0
+    for job in undelivered:
+        mine = Job.objects.filter(pk=job.pk, attempts=job.attempts, dispatched_at__isnull=True)
+        if mine.update(dispatched_at=timezone.now()):
+            sent += _send_claimed(job)
+    return sent
+
+
+def _send_claimed(job: Job) -> int:
+    try:
+        enqueue(RUN_TASK, job.pk, job.attempts, group="jobs", queue=job.node.queue if job.node else None)
+    except Exception:  # the broker is down: leave it for the next sweep
+        logger.exception("job %s attempt %s: could not reach the broker", job.pk, job.attempts)
+        Job.objects.filter(pk=job.pk, attempts=job.attempts).update(dispatched_at=None)
+        return 0
+    logger.warning("job %s attempt %s: its placer never sent it; sent now", job.pk, job.attempts)
+    return 1

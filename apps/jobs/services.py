@@ -21,8 +21,8 @@ from apps.core.queue import enqueue_on_commit
 from apps.core.work import work_retrying
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobLogLine, JobStatus
-from apps.jobs.scheduler import RUN_TASK, jobs_place_queued
-from apps.jobs.transitions import IllegalTransition, job_log, job_transition
+from apps.jobs.scheduler import RUN_TASK, jobs_dispatch_undelivered, jobs_place_queued
+from apps.jobs.transitions import CANCEL_REQUESTED, IllegalTransition, job_log, job_requeue_or_end, job_transition
 from apps.nodes.models import Node
 
 logger = logging.getLogger(__name__)
@@ -153,13 +153,14 @@ def jobs_reap_stale() -> int:
     next attempt resumes from the last checkpoint) or fail after the last attempt. Past the
     time limit (with a minute's grace for the runner to stop it itself): fail. Scheduled jobs no
     worker has taken yet are only waiting: after LEPTON_DISPATCH_TIMEOUT_SECONDS their attempt
-    is queued again (harmless: only one claim can win), never counted as a failure.
+    is queued again (harmless: only one claim can win), never counted as a failure; those whose
+    task never reached the broker at all are sent after only LEPTON_DISPATCH_GRACE_SECONDS.
     """
     from apps.nodes.services import nodes_mark_silent_offline
 
     nodes_mark_silent_offline()
     now = timezone.now()
-    handled = 0
+    handled = jobs_dispatch_undelivered() + _cancel_queued_with_a_cancel_request()
     lost_node = Job.objects.filter(
         status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING), node__status=Node.Status.OFFLINE
     )
@@ -181,6 +182,18 @@ def jobs_reap_stale() -> int:
     if handled:
         jobs_place_queued()
     return handled
+
+
+def _cancel_queued_with_a_cancel_request() -> int:
+    """Queued jobs whose cancel was requested (left so by an older release) end cancelled: none is ever placed."""
+    ended = 0
+    for job in Job.objects.filter(CANCEL_REQUESTED, status=JobStatus.QUEUED):
+        try:
+            job_transition(job, JobStatus.CANCELLED, when=CANCEL_REQUESTED, reason="cancelled: requested before it ran")
+        except IllegalTransition:
+            continue
+        ended += 1
+    return ended
 
 
 def _record_lost_attempt(job: Job) -> None:
@@ -205,20 +218,12 @@ def _record_lost_attempt(job: Job) -> None:
 def _requeue_or_fail(job: Job, why: str) -> int:
     _record_lost_attempt(job)
     try:
-        if job.attempts < job.max_attempts:
-            job_transition(
-                job,
-                JobStatus.QUEUED,
-                attempt=job.attempts,
-                reason=f"worker lost ({why}); the next attempt resumes from the last checkpoint",
-            )
-        else:
-            job_transition(
-                job,
-                JobStatus.FAILED,
-                attempt=job.attempts,
-                reason=f"worker lost ({why}); gave up after {job.attempts} attempt(s)",
-            )
+        job_requeue_or_end(
+            job,
+            attempt=job.attempts,
+            retry_reason=f"worker lost ({why}); the next attempt resumes from the last checkpoint",
+            failed_reason=f"worker lost ({why}); gave up after {job.attempts} attempt(s)",
+        )
     except IllegalTransition:
         return 0  # it moved on by itself in the meantime
     job_log(job.pk, job.attempts, f"reaper: {why}", JobLogLine.Level.WARNING)

@@ -10,6 +10,7 @@ scheduler, the runner and the services all build on this module; it imports none
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.errors import Conflict
@@ -28,6 +29,7 @@ ALLOWED_FROM = {
     JobStatus.CANCELLED: {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RUNNING},
 }
 HOLDING = (JobStatus.SCHEDULED, JobStatus.RUNNING)  # states that hold a worker slot (and GPUs)
+CANCEL_REQUESTED = Q(cancel_requested_at__isnull=False)
 
 
 class IllegalTransition(Conflict):
@@ -38,8 +40,10 @@ class LeaseLost(Exception):
     """This attempt no longer owns the job (a newer attempt took it, or it was finished)."""
 
 
-def job_transition(job: Job, to: str, *, reason: str = "", attempt: int | None = None, **fields) -> Job:
-    """Move `job` to `to` if it is in an allowed state (and, when given, still at `attempt`).
+def job_transition(
+    job: Job, to: str, *, reason: str = "", attempt: int | None = None, when: Q | None = None, **fields
+) -> Job:
+    """Move `job` to `to` if it is in an allowed state (and, when given, still at `attempt` and matching `when`).
 
     Raises `IllegalTransition` otherwise; on success the instance is refreshed. Ending a job
     tells the apps whose rows it was making (`work_ended`, in this transaction: a row never
@@ -48,6 +52,8 @@ def job_transition(job: Job, to: str, *, reason: str = "", attempt: int | None =
     rows = Job.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[to])
     if attempt is not None:
         rows = rows.filter(attempts=attempt)
+    if when is not None:
+        rows = rows.filter(when)
     if to in TERMINAL:
         fields.setdefault("finished_at", timezone.now())
     with transaction.atomic():
@@ -62,6 +68,24 @@ def job_transition(job: Job, to: str, *, reason: str = "", attempt: int | None =
             transaction.on_commit(lambda: _announce_finished(job_id))
     job.refresh_from_db()
     return job
+
+
+def job_requeue_or_end(job: Job, *, attempt: int, retry_reason: str, failed_reason: str) -> Job:
+    """An attempt ended without finishing its job (it crashed, or its worker was lost): what next.
+
+    A job whose cancel was requested ends cancelled: the attempt that would have acted on the
+    request is gone, and another would start on some node and be billed before it stopped. Other
+    jobs are queued for their next attempt while attempts remain, and fail after the last. Each
+    way is one conditional update, so a cancel requested meanwhile is never requeued past.
+    """
+    cancelled = f"cancelled: the cancel was requested before attempt {attempt} ended"
+    try:
+        return job_transition(job, JobStatus.CANCELLED, attempt=attempt, when=CANCEL_REQUESTED, reason=cancelled)
+    except IllegalTransition:
+        pass  # no cancel requested (or the job moved on: the next update finds that out too)
+    if attempt < job.max_attempts:
+        return job_transition(job, JobStatus.QUEUED, attempt=attempt, when=~CANCEL_REQUESTED, reason=retry_reason)
+    return job_transition(job, JobStatus.FAILED, attempt=attempt, when=~CANCEL_REQUESTED, reason=failed_reason)
 
 
 def _announce_finished(job_id: int) -> None:

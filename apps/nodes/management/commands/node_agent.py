@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from apps.core.processes import kill_tree
+from apps.core.reconnect import TRANSIENT, retry_on_disconnect
 from apps.nodes.inventory import host_facts, read_gpus
 from apps.nodes.services import node_heartbeat, node_register, node_stopped
 from apps.nodes.signals import node_alive
@@ -79,12 +80,21 @@ class Command(BaseCommand):
             if dead:
                 self.stderr.write(f"the {', '.join(dead)} worker cluster stopped; stopping the node")
                 return
-            close_old_connections()
-            node = node_heartbeat(node_id=node.pk, gpus=read_gpus(fake_gpus=fake))
-            node_alive.send(sender=type(node), node=node)
+            try:
+                node = self._beat(node, fake)
+            except TRANSIENT as error:  # the database is down for longer than a lease: its workers carry on
+                self.stderr.write(f"heartbeat: the database is unreachable ({error}); trying again")
             deadline = time.monotonic() + settings.LEPTON_NODE_HEARTBEAT_SECONDS
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.2)
+
+    @retry_on_disconnect
+    def _beat(self, node, fake: int):
+        """Report this node alive (and let the jobs app place and reap); a database blip is ridden out."""
+        close_old_connections()
+        node = node_heartbeat(node_id=node.pk, gpus=read_gpus(fake_gpus=fake))
+        node_alive.send(sender=type(node), node=node)
+        return node
 
     def _stop(self, workers: dict) -> None:
         for process in workers.values():
