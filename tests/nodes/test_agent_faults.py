@@ -82,10 +82,8 @@ def test_a_cancel_sent_while_the_worker_is_dead_ends_the_job_cancelled_without_a
 
 
 @pytest.mark.parametrize("broker", ["orm", "redis"])
-def test_a_placement_killed_before_its_broker_enqueue_frees_the_gpu_within_seconds(tmp_path, broker):
-    from tests.test_runlocal import _redis_url
-
-    extra = {"REDIS_URL": _redis_url()} if broker == "redis" else {}
+def test_a_placement_killed_before_its_broker_enqueue_frees_the_gpu_within_seconds(tmp_path, broker, request):
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url")} if broker == "redis" else {}
     env = lepton_env(tmp_path, **FAST, **extra)  # LEPTON_DISPATCH_TIMEOUT_SECONDS stays at its 900 s default
     manage(env, "shell", "-c", SETUP.format(quotas={"alpha": 1}, hidden="[16]"))
     agent = start(env, "node_agent", "--name", f"undelivered-{broker}")
