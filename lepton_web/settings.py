@@ -162,6 +162,12 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 if env_bool("LEPTON_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
+# How many reverse proxies of our own stand in front of the app. Each appends the address it
+# saw to X-Forwarded-For; only those last N entries are believed. 0 (no proxy): the header is
+# ignored and REMOTE_ADDR is the client, so a client cannot pick its own throttle bucket.
+LEPTON_NUM_PROXIES = env_int("LEPTON_NUM_PROXIES", 0)
+if LEPTON_NUM_PROXIES < 0:
+    raise ImproperlyConfigured(f"LEPTON_NUM_PROXIES must be 0 or more; got {LEPTON_NUM_PROXIES}")
 X_FRAME_OPTIONS = "DENY"
 
 # --- Files -------------------------------------------------------------------------------
@@ -234,6 +240,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"token_create": env_str("LEPTON_TOKEN_CREATE_RATE", "10/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttles key anonymous callers by address: believe X-Forwarded-For only from our proxies.
+    "NUM_PROXIES": LEPTON_NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lepton API",
