@@ -86,6 +86,21 @@
     bar.firstElementChild.textContent = percent < 100 ? percent + "% uploaded" : "uploaded, checking…";
   });
 
+  // Behaviour declared by data attributes, not inline handlers: the Content-Security-Policy
+  // refuses onsubmit=/onclick=. Listeners on the document also cover content htmx swaps in.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-submit-on-change]")) event.target.form.requestSubmit();
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy-from]");
+    var source = button && document.getElementById(button.dataset.copyFrom);
+    if (source && navigator.clipboard) navigator.clipboard.writeText(source.value);
+  });
+
   function init(root) {
     drawCharts(root);
     bindSourceToggles(root);
