@@ -3,6 +3,7 @@ Chromium with no violation and no console error (inline scripts and handlers wou
 
 import pytest
 
+from apps.accounts.tokens import token_create
 from tests.factories import PASSWORD, UserFactory, dataset_with_version, experiment_row, model_with_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -96,3 +97,33 @@ def test_the_policy_refuses_inline_scripts_and_other_origins(client, world):
     assert "'unsafe-eval'" not in directives["script-src"]
     assert directives["object-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
+
+
+def test_confirmations_and_copy_work_without_inline_handlers(page, live_server, world, browser_context):
+    token, _ = token_create(user=world.alice, name="ci <pipeline>")
+    base = live_server.url
+    _log_in(page, base, "alice")
+    page.goto(f"{base}/tokens/")
+    dialogs = []
+
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click(f'tr[data-token="{token.pk}"] button[type=submit]')
+    page.wait_for_function("document.readyState === 'complete'")
+    token.refresh_from_db()
+    assert dialogs == ["Revoke ci <pipeline>? Scripts using it stop working at once."]
+    assert token.revoked_at is None
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.click(f'tr[data-token="{token.pk}"] button[type=submit]')
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page.fill("#id_name", "laptop")
+    with page.expect_navigation():
+        page.click("#token-form button[type=submit]")
+    page.click("[data-copy-from=new-token-value]")
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.startsWith('lep_'))")
+    assert page.evaluate("navigator.clipboard.readText()") == page.input_value("#new-token-value")
+    assert page.problems.items == []
