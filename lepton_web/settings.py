@@ -205,8 +205,9 @@ CONTENT_SECURITY_POLICY = {
             "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
             "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
         ],
-        # style="width: 40%" on progress bars and chart boxes. An attribute cannot hold a
-        # selector or run script, and url() loads are still held to img-src 'self'.
+        # Plotly (its d3) writes chart styles with setAttribute("style", ...), which only this
+        # allows. A style attribute cannot run script or hold a selector, and url() in it is
+        # still held to img-src 'self'; our own templates use none (lepton.js sizes the bars).
         "style-src-attr": ["'unsafe-inline'"],
         "img-src": [SELF, "data:"],  # Bootstrap's icons and Swagger UI's logo are data: URLs
         "font-src": [SELF, "data:"],

@@ -101,7 +101,15 @@
     if (source && navigator.clipboard) navigator.clipboard.writeText(source.value);
   });
 
+  // Sizes computed on the server come as data attributes and are applied here through the
+  // CSSOM: the Content-Security-Policy refuses style="" attributes.
+  function applySizes(root) {
+    root.querySelectorAll("[data-bar-width]").forEach(function (el) { el.style.width = el.dataset.barWidth + "%"; });
+    root.querySelectorAll("[data-line-height]").forEach(function (el) { el.style.lineHeight = el.dataset.lineHeight + "px"; });
+  }
+
   function init(root) {
+    applySizes(root);
     drawCharts(root);
     bindSourceToggles(root);
     bindStrategyToggle(root);
@@ -109,5 +117,5 @@
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   // Content swapped in by htmx gets the same treatment.
-  document.addEventListener("htmx:afterSettle", function (event) { init(event.detail.elt); });
+  document.addEventListener("htmx:afterSettle", function (event) { init(event.detail.elt); applySizes(document); });
 })();
