@@ -170,6 +170,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "apps.accounts.views.login_locked_out"
 AXES_VERBOSE = False  # its start-up banner; failures are still logged
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: that table would only grow
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
