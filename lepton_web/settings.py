@@ -6,9 +6,11 @@ With no environment variables at all Lepton runs on a laptop: a SQLite file unde
 `REDIS_URL` (see README.md, "Configuration").
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from lepton_web.env import env_bool, env_int, env_list, env_str
@@ -48,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_q",
+    "axes",
+    "csp",
     "apps.core",
     "apps.accounts",
     "apps.datasets",
@@ -61,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apps.core.middleware.RequestSizeLimitMiddleware",  # before CSRF: it may read the body
@@ -70,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout flagged during the view into the lockout page
 ]
 
 ROOT_URLCONF = "lepton_web.urls"
@@ -148,6 +154,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password guessing: django-axes counts failed logins (the form, the admin and the token API all
+# call authenticate() with the request) and refuses further tries for a while once a username,
+# or an address, reaches the limit. Addresses follow the same proxy rule as the throttles.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LEPTON_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LEPTON_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one at the limit locks
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_address.client_address"
+AXES_RESET_ON_SUCCESS = True
+# A try during the lockout does not restart it, so "try again in N minutes" stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.login_locked_out"
+AXES_VERBOSE = False  # its start-up banner; failures are still logged
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: that table would only grow
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -162,7 +186,39 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 if env_bool("LEPTON_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
+# How many reverse proxies of our own stand in front of the app. Each appends the address it
+# saw to X-Forwarded-For; only those last N entries are believed. 0 (no proxy): the header is
+# ignored and REMOTE_ADDR is the client, so a client cannot pick its own throttle bucket.
+LEPTON_NUM_PROXIES = env_int("LEPTON_NUM_PROXIES", 0)
+if LEPTON_NUM_PROXIES < 0:
+    raise ImproperlyConfigured(f"LEPTON_NUM_PROXIES must be 0 or more; got {LEPTON_NUM_PROXIES}")
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): every asset is our own (vendored, no CDN), scripts run
+# only from files or with this response's nonce, so an injected <script> or onclick= is refused.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        # Plotly adds two empty <style> elements and fills them through the CSSOM: only those
+        # two hashes (the empty string's and its other one's, as Chromium reports them) are allowed.
+        "style-src": [
+            SELF,
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+            "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
+        ],
+        # Plotly (its d3) writes chart styles with setAttribute("style", ...), which only this
+        # allows. A style attribute cannot run script or hold a selector, and url() in it is
+        # still held to img-src 'self'; our own templates use none (lepton.js sizes the bars).
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],  # Bootstrap's icons and Swagger UI's logo are data: URLs
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -245,6 +301,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"token_create": env_str("LEPTON_TOKEN_CREATE_RATE", "10/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Throttles key anonymous callers by address: believe X-Forwarded-For only from our proxies.
+    "NUM_PROXIES": LEPTON_NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lepton API",

@@ -73,7 +73,7 @@ class TokenViewSet(
     def create(self, request):
         params = TokenCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        token, secret = tokens.token_create_with_password(**params.validated_data)
+        token, secret = tokens.token_create_with_password(request=request, **params.validated_data)
         token.token = secret
         return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 

@@ -14,6 +14,7 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.lockout import LoginLockedOut, lockout_message
 from apps.accounts.models import ApiToken
 from apps.core.errors import ApplicationError, AuthenticationFailed, NotFound
 
@@ -49,10 +50,17 @@ def token_create(*, user, name: str, expires_at: datetime | None = None) -> tupl
 
 
 def token_create_with_password(
-    *, username: str, password: str, name: str, expires_at: datetime | None = None
+    *, request, username: str, password: str, name: str, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
-    """What `POST /api/v1/auth/tokens/` does for a script that only has a password."""
-    user = authenticate(username=username, password=password)
+    """What `POST /api/v1/auth/tokens/` does for a script that only has a password.
+
+    `request` lets the login lockout count this try like one on the login page: otherwise the
+    API would be a way round it. django-axes fills `lockout` when it refused the try unchecked.
+    """
+    lockout: dict = {}
+    user = authenticate(request, username=username, password=password, response_context=lockout)
+    if "error" in lockout:
+        raise LoginLockedOut(lockout_message())
     if user is None:
         raise AuthenticationFailed("Invalid username or password.")
     return token_create(user=user, name=name, expires_at=expires_at)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import services, tokens
 from apps.accounts.current import choose_team, current_team
 from apps.accounts.forms import MemberAddForm, MemberRoleForm, TeamCreateForm, TeamRenameForm, TokenCreateForm
+from apps.accounts.lockout import lockout_message
 from apps.accounts.models import Role
 from apps.accounts.quotas import quota_lines, team_quota, team_usage
 from apps.accounts.selectors import (
@@ -25,6 +27,12 @@ from apps.accounts.selectors import (
     user_tokens,
 )
 from apps.core.pages import attempt, attempt_form, found_or_404, redirect_or_page
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE): the login page, saying why and for how long."""
+    context = {"form": AuthenticationForm(request), "lockout_message": lockout_message()}
+    return render(request, "accounts/login.html", context, status=429)
 
 
 @login_required

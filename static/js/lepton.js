@@ -86,7 +86,30 @@
     bar.firstElementChild.textContent = percent < 100 ? percent + "% uploaded" : "uploaded, checking…";
   });
 
+  // Behaviour declared by data attributes, not inline handlers: the Content-Security-Policy
+  // refuses onsubmit=/onclick=. Listeners on the document also cover content htmx swaps in.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-submit-on-change]")) event.target.form.requestSubmit();
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy-from]");
+    var source = button && document.getElementById(button.dataset.copyFrom);
+    if (source && navigator.clipboard) navigator.clipboard.writeText(source.value);
+  });
+
+  // Sizes computed on the server come as data attributes and are applied here through the
+  // CSSOM: the Content-Security-Policy refuses style="" attributes.
+  function applySizes(root) {
+    root.querySelectorAll("[data-bar-width]").forEach(function (el) { el.style.width = el.dataset.barWidth + "%"; });
+    root.querySelectorAll("[data-line-height]").forEach(function (el) { el.style.lineHeight = el.dataset.lineHeight + "px"; });
+  }
+
   function init(root) {
+    applySizes(root);
     drawCharts(root);
     bindSourceToggles(root);
     bindStrategyToggle(root);
@@ -94,5 +117,5 @@
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   // Content swapped in by htmx gets the same treatment.
-  document.addEventListener("htmx:afterSettle", function (event) { init(event.detail.elt); });
+  document.addEventListener("htmx:afterSettle", function (event) { init(event.detail.elt); applySizes(document); });
 })();

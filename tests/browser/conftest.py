@@ -55,11 +55,23 @@ def browser_context(chromium_path, tmp_path):
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+# Runs before any page script (through the DevTools protocol, so the policy does not apply to it).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__reportCspViolation(e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " from "
+    + e.sourceFile + ":" + e.lineNumber + ":" + e.columnNumber + " " + (e.sample || ""));
+});
+"""
+
+
 class PageProblems:
-    """Console errors, uncaught exceptions, failed requests and 4xx/5xx responses of a page."""
+    """Console errors, uncaught exceptions, failed requests, 4xx/5xx responses and
+    Content-Security-Policy violations (with the file and line that caused them) of a page."""
 
     def __init__(self, page):
         self.items: list[str] = []
+        page.expose_function("__reportCspViolation", lambda text: self.items.append(f"csp: {text}"))
+        page.add_init_script(REPORT_CSP_VIOLATIONS)
         page.on("console", lambda msg: msg.type == "error" and self.items.append(f"console: {msg.text}"))
         page.on("pageerror", lambda exc: self.items.append(f"exception: {exc}"))
         page.on("requestfailed", lambda req: self.items.append(f"request failed: {req.url} {req.failure}"))

@@ -96,3 +96,21 @@ def test_database_url_selects_postgresql():
     shown = _settings_with({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/lepton"})
 
     assert shown["db"] == "django.db.backends.postgresql"
+
+
+SHOW_PROXIES = "from django.conf import settings as s; print(s.REST_FRAMEWORK.get('NUM_PROXIES'))"
+
+
+def test_forwarded_headers_are_ignored_unless_proxies_are_configured():
+    default = _manage("shell", "-c", SHOW_PROXIES, env_overrides={})
+    behind_two = _manage("shell", "-c", SHOW_PROXIES, env_overrides={"LEPTON_NUM_PROXIES": "2"})
+
+    assert default.stdout.strip().splitlines()[-1] == "0"
+    assert behind_two.stdout.strip().splitlines()[-1] == "2"
+
+
+def test_a_negative_proxy_count_names_the_variable():
+    result = _manage("check", env_overrides={"LEPTON_NUM_PROXIES": "-1"})
+
+    assert result.returncode != 0
+    assert "LEPTON_NUM_PROXIES must be 0 or more" in result.stderr
