@@ -5,12 +5,14 @@ until `max_attempts`, then fails with the reason. Status changes go through
 `apps.jobs.transitions.job_transition`; placement is the scheduler's (apps.jobs.scheduler).
 """
 
+import contextlib
 import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from apps.accounts.models import Role, Team
@@ -99,25 +101,39 @@ def _refuse_what_can_never_fit(team: Team, gpus: int) -> None:
         )
 
 
+# A job changes state at most a few times in a moment; more misses than this mean something is wrong.
+CANCEL_TRIES = 5
+
+
 def job_cancel(*, actor, job: Job) -> Job:
-    """Queued or scheduled: cancelled at once. Running: the runner stops at its next check (within seconds)."""
+    """Queued or scheduled: cancelled at once. Running: the runner stops at its next check (within seconds).
+
+    The job can move between our read and our write (a reaper requeues a lost attempt, a worker
+    starts it): each write is conditional, and a miss reads the job again and takes the path
+    its new status needs, so a cancel is never silently dropped.
+    """
     require_role(actor, job.team, Role.MEMBER)
-    if job.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
-        try:
-            return job_transition(job, JobStatus.CANCELLED, reason=f"cancelled by {actor.username} before it ran")
-        except IllegalTransition:
-            job.refresh_from_db()  # a worker started it meanwhile
-    if job.status == JobStatus.RUNNING:
-        return _request_cancel(job, actor)
-    raise Conflict(f"Job {job.pk} is already {job.status}.")
+    for _ in range(CANCEL_TRIES):
+        if job.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+            with contextlib.suppress(IllegalTransition):  # it started (or ended) meanwhile: read again
+                return job_transition(job, JobStatus.CANCELLED, reason=f"cancelled by {actor.username} before it ran")
+        elif job.status == JobStatus.RUNNING:
+            if _request_cancel(job, actor):
+                return job
+        else:
+            raise Conflict(f"Job {job.pk} is already {job.status}.")
+        job.refresh_from_db()
+    raise Conflict(f"Job {job.pk} kept changing state while it was being cancelled; try again.")
 
 
-def _request_cancel(job: Job, actor) -> Job:
-    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, cancel_requested_at__isnull=True).update(
-        cancel_requested_at=timezone.now(), status_reason=f"cancel requested by {actor.username}"
+def _request_cancel(job: Job, actor) -> bool:
+    """Ask the running attempt to stop; False when the job is no longer running."""
+    updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        cancel_requested_at=Coalesce(F("cancel_requested_at"), Now()),
+        status_reason=f"cancel requested by {actor.username}",
     )
     job.refresh_from_db()
-    return job
+    return bool(updated)
 
 
 def job_retry(*, actor, job: Job) -> Job:

@@ -97,3 +97,24 @@ def test_a_delivered_attempt_is_not_sent_again(world, kind, settings, django_cap
     earlier = timezone.now() - timezone.timedelta(seconds=settings.LEPTON_DISPATCH_GRACE_SECONDS + 1)
     Job.objects.filter(pk=job.pk).update(scheduled_at=earlier)
     assert scheduler.jobs_dispatch_undelivered() == 0
+
+
+def test_a_cancel_that_finds_its_running_job_requeued_meanwhile_still_cancels_it(world, kind):
+    """The page read the job running; before the cancel was written the reaper requeued it."""
+    job = job_submit(actor=world.bob, team=world.acme, kind=kind(lambda context: {}), spec={})
+    as_read = Job.objects.get(pk=job.pk)
+    as_read.status = "running"  # what the request saw
+    Job.objects.filter(pk=job.pk).update(status="queued", attempts=1)  # what the database holds by now
+
+    cancelled = job_cancel(actor=world.bob, job=as_read)
+
+    assert cancelled.status == "cancelled"
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+
+
+def test_a_second_cancel_of_a_running_job_keeps_the_first_request_time(world, kind):
+    first = _running_with_a_cancel_requested(world, kind(lambda context: {}))
+    second = job_cancel(actor=world.bob, job=Job.objects.get(pk=first.pk))
+    assert second.status == "running"
+    assert second.cancel_requested_at == first.cancel_requested_at
