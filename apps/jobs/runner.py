@@ -8,6 +8,7 @@ worker's late writes are refused. A database blip (a lost connection) costs no a
 of the runner's writes reconnects and tries again within the lease (apps.core.reconnect).
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -141,6 +142,7 @@ class JobContext:
     def __init__(self, job: Job, attempt: int, heartbeat: Heartbeat | None):
         self.job, self.attempt, self._heartbeat = job, attempt, heartbeat
         self._cancelled = False
+        self._warnings: list[str] = []  # noted by the warnings hook, written at the next safe point
         self.device = job_device(job)
         self._started, self._start_fraction = time.monotonic(), job.progress
         self._report = ProgressReporter(self._write_progress, interval=settings.LEPTON_PROGRESS_INTERVAL)
@@ -158,7 +160,19 @@ class JobContext:
         self.write()
 
     def log(self, message: str, level: str = JobLogLine.Level.INFO) -> None:
+        self.flush_warnings()
         log_line(self.job.pk, self.attempt, message, level)
+
+    def note_warning(self, message: str) -> None:
+        """What the warnings hook calls. A warning can be raised anywhere, even inside the database
+        driver while it runs a query on this very connection: a query from here would wait on
+        that query forever. So it is only noted, and written by the next log or progress report."""
+        self._warnings.append(message)
+
+    def flush_warnings(self) -> None:
+        pending, self._warnings = self._warnings, []
+        for message in pending:
+            log_line(self.job.pk, self.attempt, message, JobLogLine.Level.WARNING)
 
     def check_cancelled(self) -> None:
         """Call between steps: raises when the job was cancelled or this attempt lost its lease."""
@@ -174,6 +188,8 @@ class JobContext:
     def progress(self, fraction: float, step: str = "") -> None:
         """Report progress (written at most every LEPTON_PROGRESS_INTERVAL seconds) and check cancellation."""
         self.check_cancelled()
+        if self._warnings:
+            self.flush_warnings()
         self._report(fraction, step)
 
     def _write_progress(self, fraction: float, step: str) -> None:
@@ -254,10 +270,14 @@ def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            warnings.showwarning = lambda message, category, *rest, **kw: context.log(
-                f"{category.__name__}: {message}", JobLogLine.Level.WARNING
+            warnings.showwarning = lambda message, category, *rest, **kw: context.note_warning(
+                f"{category.__name__}: {message}"
             )
-            result = kind_handler(job.kind).run(context) or {}
+            try:
+                result = kind_handler(job.kind).run(context) or {}
+            finally:
+                with contextlib.suppress(DatabaseError):  # never hide why the run ended
+                    context.flush_warnings()
         transition(
             job, JobStatus.SUCCEEDED, attempt=attempt, result=result, progress=1.0, eta_seconds=0, progress_step="done"
         )

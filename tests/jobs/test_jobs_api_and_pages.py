@@ -220,6 +220,49 @@ def test_warnings_raised_inside_a_job_land_in_its_log(world, iris_model, iris, r
     assert line.message == "UserWarning: learning rate looks high"
 
 
+class _Noisy:
+    """A query parameter whose conversion warns: the warning comes from inside the driver, while
+    it runs a query on the job's own connection (psycopg did this once, mid-run, in CI)."""
+
+
+def test_a_warning_raised_inside_a_database_query_is_logged_after_it_not_inside_it(
+    world, iris_model, iris, run_tasks, monkeypatch
+):
+    import warnings
+
+    from django.db import connection
+    from psycopg.adapt import Dumper
+
+    from apps.jobs.kinds import KINDS, register_kind
+    from apps.jobs.services import job_submit
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a psycopg dumper is how the driver is made to warn mid-query; CI runs PostgreSQL")
+
+    class NoisyDumper(Dumper):
+        def dump(self, obj):
+            warnings.warn("converted a noisy value", UserWarning, stacklevel=1)
+            return b"1"
+
+    def run(context):
+        connection.ensure_connection()
+        connection.connection.adapters.register_dumper(_Noisy, NoisyDumper)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::int", [_Noisy()])
+        return {}
+
+    monkeypatch.setattr("apps.jobs.kinds.KINDS", dict(KINDS))
+    register_kind("train", validate=lambda spec, team, actor: spec, run=run)
+
+    with run_tasks():
+        job = job_submit(actor=world.bob, team=world.acme, kind="train", spec={})
+
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    line = JobLogLine.objects.get(job=job, level="warning")
+    assert line.message == "UserWarning: converted a noisy value"
+
+
 def test_train_from_the_model_page(page_as, world, iris_model, iris, run_tasks):
     form = {
         "dataset_version": f"{iris.dataset_id}:1",
