@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.accounts.models import UsageRecord
 from apps.accounts.quotas import usage_record
+from apps.core.reconnect import retry_on_disconnect
 from apps.core.storage import delete_stored, store_file
 from apps.jobs.models import Job, JobStatus
 
@@ -43,8 +44,13 @@ def checkpoint_store(job: Job, local: Path, name: str) -> str:
     """Move a written checkpoint into storage and charge its bytes to the team."""
     size = local.stat().st_size
     stored = store_file(local, name)
-    usage_record(team=job.team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"checkpoint:{stored}")
+    _charge(job, size, stored)
     return stored
+
+
+@retry_on_disconnect  # a running job's write: a database blip must not cost the attempt (once per source)
+def _charge(job: Job, size: int, stored: str) -> None:
+    usage_record(team=job.team, kind=UsageRecord.Kind.STORAGE_BYTES, amount=size, source=f"checkpoint:{stored}")
 
 
 def checkpoint_delete(name: str) -> None:
@@ -54,6 +60,7 @@ def checkpoint_delete(name: str) -> None:
         delete_stored(name)
 
 
+@retry_on_disconnect  # outside a transaction only (see apps.core.reconnect); the ledger is once per source
 def _release(name: str) -> None:
     charged = UsageRecord.objects.filter(kind=UsageRecord.Kind.STORAGE_BYTES, source=f"checkpoint:{name}").first()
     if charged is not None:

@@ -56,7 +56,7 @@ def _epochs(pk) -> int:
     return JobEpoch.objects.filter(job_id=pk).count()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the plans migrations made
 def test_three_database_disconnects_during_a_long_job_cost_it_no_attempt(tmp_path):
     env = _env_on_the_test_database(
         tmp_path,
@@ -75,7 +75,8 @@ def test_three_database_disconnects_during_a_long_job_cost_it_no_attempt(tmp_pat
             wait_until(lambda blip=blip: _epochs(job) >= 10 * blip, seconds=60, what=f"epoch {10 * blip}")
             running = Job.objects.get(pk=job)
             assert (running.status, running.attempts) == ("running", 1), _log(job)
-            assert _cut_every_connection() >= 2  # at least the worker's and its heartbeat thread's
+            # the job's connections are open most of the time, not always: cut until one was there
+            wait_until(lambda: _cut_every_connection() >= 1, seconds=10, interval=0.05, what=f"cut {blip}")
         state = wait_until(
             lambda: (j := Job.objects.get(pk=job)).status in ("succeeded", "failed", "cancelled") and j,
             seconds=120,

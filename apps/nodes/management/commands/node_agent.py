@@ -65,7 +65,7 @@ class Command(BaseCommand):
             self._heartbeat(node, workers, stopping, fake)
         finally:
             self._stop(workers)
-            node_stopped(node_id=node.pk)
+            retry_on_disconnect(node_stopped)(node_id=node.pk)  # its connection may have been cut meanwhile
             self.stdout.write(f"node {node.name} stopped")
 
     def _cluster(self, queue: str | None, workers: int) -> subprocess.Popen:
