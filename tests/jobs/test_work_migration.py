@@ -24,6 +24,15 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture
+def back_to_the_latest_schema():
+    """Whatever the test migrated to, the database ends at the newest migrations (the next tests need them)."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def _old_rows(apps):
     """What a database held before: LeasedRunner rows, finished and still processing, and their schedules."""
     team = apps.get_model("accounts", "Team").objects.create(slug="old", name="Old")
@@ -87,7 +96,7 @@ def _old_rows(apps):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # keeps the plans migrations made
-def test_existing_rows_get_their_jobs_and_lose_their_lease_fields():
+def test_existing_rows_get_their_jobs_and_lose_their_lease_fields(back_to_the_latest_schema):
     old = _old_rows(_migrate(BEFORE))
 
     apps = _migrate(AFTER)
