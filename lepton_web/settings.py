@@ -264,6 +264,12 @@ LEPTON_JOB_TIME_LIMIT_SECONDS = env_int("LEPTON_JOB_TIME_LIMIT_SECONDS", 24 * 36
 # --- Nodes ----------------------------------------------------------------------------------
 LEPTON_NODE_HEARTBEAT_SECONDS = env_int("LEPTON_NODE_HEARTBEAT_SECONDS", 5)
 LEPTON_NODE_STALE_SECONDS = env_int("LEPTON_NODE_STALE_SECONDS", 30)
+# Placement passes are coalesced: at most one per this many seconds (requests in between share it).
+LEPTON_SCHEDULER_MIN_INTERVAL = float(env_str("LEPTON_SCHEDULER_MIN_INTERVAL", "0.5"))
+# A requested pass no worker has started after this many seconds is run by the next node heartbeat.
+LEPTON_SCHEDULER_PASS_GRACE = env_int("LEPTON_SCHEDULER_PASS_GRACE", 2 * LEPTON_NODE_HEARTBEAT_SECONDS)
+# Node heartbeats run the reaper at most this often, cluster-wide (not once per node per beat).
+LEPTON_REAP_INTERVAL_SECONDS = env_int("LEPTON_REAP_INTERVAL_SECONDS", LEPTON_NODE_HEARTBEAT_SECONDS)
 LEPTON_FAKE_GPUS = env_int("LEPTON_FAKE_GPUS", 0)  # test-only: a node agent reports this many pretend GPUs
 
 # --- Deployments ------------------------------------------------------------------------------

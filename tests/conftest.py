@@ -45,6 +45,12 @@ def _media_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _passes_at_once(settings):
+    """Placement passes run inline in tests (run_tasks): no pacing between them."""
+    settings.LEPTON_SCHEDULER_MIN_INTERVAL = 0
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters live in the cache; each test starts with none."""
     cache.clear()

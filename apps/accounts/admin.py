@@ -72,6 +72,14 @@ class TeamQuotaAdmin(admin.ModelAdmin):
             "Overrides (blank = the plan's limit)",
             {"fields": list(QUOTA_LIMITS), "description": "Set a value to override one limit for this team only."},
         ),
+        (
+            "Node pools",
+            {
+                "fields": ["allowed_pools"],
+                "description": "Limit the team to some node pools: its jobs are placed only there, and a job "
+                "naming another pool is refused at submission.",
+            },
+        ),
     ]
     actions = ["clear_overrides"]
 

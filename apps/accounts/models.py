@@ -132,6 +132,11 @@ class TeamQuota(models.Model):
     max_running_jobs = models.PositiveIntegerField(null=True, blank=True)
     gpu_hours_per_month = models.PositiveIntegerField(null=True, blank=True)
     storage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    allowed_pools = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text='Node pools the team may use, comma-separated (e.g. "cpu, t4"); blank: every pool.',
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -139,6 +144,23 @@ class TeamQuota(models.Model):
 
     def __str__(self):
         return f"Quota of {self.team}"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_slug
+
+        for pool in self.pools:
+            try:
+                validate_slug(pool)
+            except ValidationError as invalid:
+                problem = f'"{pool}" is not a pool name (letters, digits, - and _).'
+                raise ValidationError({"allowed_pools": problem}) from invalid
+        self.allowed_pools = ", ".join(sorted(self.pools))
+
+    @property
+    def pools(self) -> frozenset[str]:
+        """The pools the team is limited to; empty: no limit."""
+        return frozenset(p.strip() for p in self.allowed_pools.split(",") if p.strip())
 
     def limit(self, name: str) -> int:
         """The effective limit: the override when set, else the plan's value."""

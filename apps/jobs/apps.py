@@ -29,14 +29,20 @@ class JobsConfig(AppConfig):
         register_cleanup("job checkpoints", checkpoints_expire)  # the periodic cleanup (apps.core.cleanup)
 
 
-def _place_on_alive_node(sender, node, **kwargs):
-    """A node just proved it is alive: notice silent nodes and lost attempts, and place what can run.
+def _place_on_alive_node(sender, node, joined=False, **kwargs):
+    """A node just proved it is alive: notice silent nodes and lost attempts; a node that joins asks for a pass.
 
-    Every heartbeat of every node does this, so a dead node's jobs move within the node
-    timeout plus one heartbeat, not at the next minute of the periodic schedule.
+    The reaper runs from heartbeats at most once per LEPTON_REAP_INTERVAL_SECONDS cluster-wide
+    (one conditional update decides which heartbeat runs it), so a dead node's jobs move within
+    the node timeout plus that interval, and 100 nodes do not run it 100 times per beat. A
+    heartbeat places nothing by itself (submits, attempt ends and releases ask for passes), but
+    runs a requested pass that no worker has started within LEPTON_SCHEDULER_PASS_GRACE.
     """
-    from apps.jobs.scheduler import jobs_place_queued
+    from apps.jobs.scheduler import jobs_pass_if_overdue, jobs_request_pass, reap_due
     from apps.jobs.services import jobs_reap_stale
 
-    jobs_reap_stale()
-    jobs_place_queued()
+    if reap_due():
+        jobs_reap_stale()
+    if joined or getattr(node, "rejoined", False):
+        jobs_request_pass()
+    jobs_pass_if_overdue()

@@ -55,6 +55,11 @@ class Job(models.Model):
     summary = models.CharField(max_length=300, blank=True, help_text='What it works on, e.g. "iris-mlp v2 on iris v1".')
     priority = models.SmallIntegerField(default=0, help_text="Higher runs first within the team.")
     gpus = models.PositiveSmallIntegerField(default=0, help_text="GPUs the job needs; 0 runs on any node.")
+    pool = models.SlugField(max_length=50, blank=True, help_text="The node pool it must run in; blank: any pool.")
+    gpu_model = models.CharField(
+        max_length=100, blank=True, help_text='A GPU model its GPUs must match (part of the name, e.g. "A100").'
+    )
+    min_gpu_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True, help_text="Memory each GPU needs.")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     status_reason = models.TextField(blank=True, help_text="Why the job is in its status (or waiting).")
     max_attempts = models.PositiveSmallIntegerField(default=3)
@@ -76,7 +81,13 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["status", "priority", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "priority", "created_at"]),
+            # The scheduler's fair order: each team's queued jobs by priority, then age.
+            models.Index(
+                fields=["team", "-priority", "created_at", "id"], condition=Q(status="queued"), name="job_queued_fair"
+            ),
+        ]
 
     def __str__(self):
         return f"job {self.pk} ({self.kind})"
@@ -142,3 +153,19 @@ class GpuLease(models.Model):
 
     def __str__(self):
         return f"{self.gpu} -> {self.job}"
+
+
+class SchedulerState(models.Model):
+    """The one row that coalesces placement passes and paces the reaper (see apps.jobs.scheduler).
+
+    `pass_pending`: a pass task is in the broker and has not started yet, so another request
+    needs no task of its own. `last_reap_at`: when a node heartbeat last ran the reaper.
+    """
+
+    pass_pending = models.BooleanField(default=False)
+    pass_requested_at = models.DateTimeField(null=True, blank=True)
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+    last_reap_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return "scheduler state"

@@ -31,7 +31,7 @@ from apps.core.storage import local_path, scratch_path
 from apps.jobs.checkpoints import checkpoint_delete, checkpoint_name, checkpoint_store
 from apps.jobs.kinds import JobFailed, kind_handler
 from apps.jobs.models import Job, JobEpoch, JobLogLine, JobStatus
-from apps.jobs.scheduler import jobs_place_queued
+from apps.jobs.scheduler import jobs_request_pass
 from apps.jobs.transitions import (
     IllegalTransition,
     LeaseLost,
@@ -50,7 +50,7 @@ transition = retry_on_disconnect(job_transition)
 requeue_or_end = retry_on_disconnect(job_requeue_or_end)
 log_line = retry_on_disconnect(job_log)
 write_leased = retry_on_disconnect(lease_write)
-place_queued = retry_on_disconnect(jobs_place_queued)
+request_pass = retry_on_disconnect(jobs_request_pass)
 record_usage = retry_on_disconnect(usage_record)
 
 
@@ -259,7 +259,7 @@ def run_job(job_id: int, attempt: int) -> None:
         if heartbeat is not None:
             heartbeat.stop()
         _record_gpu_time(job, attempt, time.monotonic() - started)
-        place_queued()
+        request_pass()  # its slot and GPUs are free: place what waits for them
 
 
 def _run_attempt(job: Job, attempt: int, heartbeat: Heartbeat | None) -> None:

@@ -23,7 +23,7 @@ from apps.core.queue import enqueue_on_commit
 from apps.core.work import work_retrying
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobLogLine, JobStatus
-from apps.jobs.scheduler import RUN_TASK, jobs_dispatch_undelivered, jobs_place_queued
+from apps.jobs.scheduler import NEW_JOB_REASON, RUN_TASK, jobs_dispatch_undelivered, jobs_request_pass
 from apps.jobs.transitions import CANCEL_REQUESTED, IllegalTransition, job_log, job_requeue_or_end, job_transition
 from apps.nodes.models import Node
 
@@ -70,10 +70,10 @@ def job_submit(
             priority=priority,
             gpus=gpus,
             max_attempts=max_attempts or settings.LEPTON_JOB_MAX_ATTEMPTS,
-            status_reason="waiting to be placed",
+            status_reason=NEW_JOB_REASON,
             time_limit_seconds=time_limit_seconds or settings.LEPTON_JOB_TIME_LIMIT_SECONDS,
         )
-        transaction.on_commit(jobs_place_queued)
+        jobs_request_pass()
     return job
 
 
@@ -116,7 +116,11 @@ def job_cancel(*, actor, job: Job) -> Job:
     for _ in range(CANCEL_TRIES):
         if job.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             with contextlib.suppress(IllegalTransition):  # it started (or ended) meanwhile: read again
-                return job_transition(job, JobStatus.CANCELLED, reason=f"cancelled by {actor.username} before it ran")
+                held = job.status == JobStatus.SCHEDULED
+                job = job_transition(job, JobStatus.CANCELLED, reason=f"cancelled by {actor.username} before it ran")
+                if held:
+                    jobs_request_pass()  # its slot and GPUs are free again
+                return job
         elif job.status == JobStatus.RUNNING:
             if _request_cancel(job, actor):
                 return job
@@ -155,7 +159,7 @@ def job_retry(*, actor, job: Job) -> Job:
             cancel_requested_at=None,
             max_attempts=job.attempts + settings.LEPTON_JOB_MAX_ATTEMPTS,
         )
-        transaction.on_commit(jobs_place_queued)
+        jobs_request_pass()
     return job
 
 
@@ -176,7 +180,8 @@ def jobs_reap_stale() -> int:
 
     nodes_mark_silent_offline()
     now = timezone.now()
-    handled = jobs_dispatch_undelivered() + _cancel_queued_with_a_cancel_request()
+    sent = jobs_dispatch_undelivered()
+    handled = _cancel_queued_with_a_cancel_request()
     lost_node = Job.objects.filter(
         status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING), node__status=Node.Status.OFFLINE
     )
@@ -190,14 +195,14 @@ def jobs_reap_stale() -> int:
     for job in Job.objects.filter(status=JobStatus.RUNNING, time_limit_seconds__isnull=False, started_at__isnull=False):
         if (now - job.started_at).total_seconds() > job.time_limit_seconds + 60:
             handled += _fail_over_time(job)
+    if handled:  # jobs were requeued or ended, and their slots and GPUs freed: place what waits
+        jobs_request_pass()
     waiting = now - timedelta(seconds=settings.LEPTON_DISPATCH_TIMEOUT_SECONDS)
     for job in Job.objects.filter(status=JobStatus.SCHEDULED, claimed_at__isnull=True, heartbeat_at__lt=waiting):
         if Job.objects.filter(pk=job.pk, status=JobStatus.SCHEDULED, attempts=job.attempts).update(heartbeat_at=now):
             enqueue_on_commit(RUN_TASK, job.pk, job.attempts, group="jobs", queue=job.node.queue if job.node else None)
-            handled += 1
-    if handled:
-        jobs_place_queued()
-    return handled
+            sent += 1
+    return handled + sent
 
 
 def _cancel_queued_with_a_cancel_request() -> int:

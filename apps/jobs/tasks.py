@@ -8,7 +8,8 @@ def run_job(job_id: int, attempt: int) -> None:
 
 
 def place_queued_jobs() -> int:
-    return scheduler.jobs_place_queued()
+    """One coalesced placement pass (queued by scheduler.jobs_request_pass, and every minute)."""
+    return scheduler.jobs_pass()
 
 
 def reap_stale_jobs() -> int:

@@ -58,7 +58,8 @@ def node_heartbeat(*, node_id: int, gpus: list[GpuInfo]) -> Node:
     """The agent is alive: refresh the heartbeat and the GPUs' live figures."""
     now = timezone.now()
     Node.objects.filter(pk=node_id).update(last_heartbeat_at=now)
-    Node.objects.filter(pk=node_id, status=Node.Status.OFFLINE).update(status=Node.Status.ONLINE, status_reason="")
+    offline = Node.objects.filter(pk=node_id, status=Node.Status.OFFLINE)
+    back = offline.update(status=Node.Status.ONLINE, status_reason="")
     for gpu in gpus:
         Gpu.objects.filter(node_id=node_id, index=gpu.index).update(
             memory_used_bytes=gpu.memory_used_bytes,
@@ -66,7 +67,9 @@ def node_heartbeat(*, node_id: int, gpus: list[GpuInfo]) -> Node:
             temperature_c=gpu.temperature_c,
             updated_at=now,
         )
-    return Node.objects.get(pk=node_id)
+    node = Node.objects.get(pk=node_id)
+    node.rejoined = bool(back)  # it was offline: it joins again (the jobs app asks for a placement pass)
+    return node
 
 
 def node_drain(*, actor, node: Node) -> Node:

@@ -15,7 +15,7 @@ from apps.jobs.services import job_submit
 from apps.jobs.transitions import IllegalTransition, LeaseLost, job_transition, lease_write
 from apps.registry.models import Model
 from apps.registry.weights import load_weights
-from tests.factories import dataset_with_version
+from tests.factories import dataset_with_version, online_node
 
 
 @pytest.fixture(autouse=True)
@@ -147,9 +147,10 @@ def test_queued_jobs_are_placed_by_priority_then_age(world, kind, django_capture
     with django_capture_on_commit_callbacks():  # placement waits; nothing runs
         low, high, later_high = _submit(world, name), _submit(world, name, priority=5), _submit(world, name, priority=5)
     Job.objects.update(status="queued", attempts=0)
+    online_node("cpu", slots=3)
     order = []
-    real = scheduler._place
-    monkeypatch.setattr(scheduler, "_place", lambda job: order.append(job.pk) or real(job))
+    real = scheduler._fit
+    monkeypatch.setattr(scheduler, "_fit", lambda job, *rest: order.append(job.pk) or real(job, *rest))
 
     scheduler.jobs_place_queued()
 

@@ -3,6 +3,7 @@
 import signal
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -23,6 +24,16 @@ DIE_BEFORE_ENQUEUE = (
     "from apps.core import queue\n"
     "queue.async_task = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)\n"
 )
+
+# The submit and its placement pass commit together in this process, which then dies at its first
+# enqueue after the commit: the job is scheduled, holding its GPU, and its task never left.
+PLACED_IN_ONE_COMMIT = """
+from django.db import transaction
+from apps.jobs.scheduler import jobs_place_queued
+with transaction.atomic():
+{submit}
+    jobs_place_queued()
+"""
 
 JOB = "SELECT status, attempts, status_reason FROM jobs_job WHERE id = ?"
 FAST = {
@@ -89,7 +100,8 @@ def test_a_placement_killed_before_its_broker_enqueue_frees_the_gpu_within_secon
     agent = start(env, "node_agent", "--name", f"undelivered-{broker}")
     try:
         wait_until(lambda: _nodes(env) == 1, seconds=60, what="the node registering")
-        script = DIE_BEFORE_ENQUEUE + SUBMIT.format(plan=[("alpha", 1)], spec={"epochs": 2})
+        submit = SUBMIT.format(plan=[("alpha", 1)], spec={"epochs": 2})
+        script = DIE_BEFORE_ENQUEUE + PLACED_IN_ONE_COMMIT.format(submit=textwrap.indent(submit, "    "))
         died = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=120
         )

@@ -1,7 +1,8 @@
 """Concurrent submissions never over-allocate: real threads, separate connections, PostgreSQL.
 
-Each thread submits through the service like a request would; its commit triggers a placement
-pass, so up to 50 placers race for the same team's quota row and the same GPUs.
+Each thread submits through the service like a request would, then runs a placement pass as a
+worker would (a submit only asks for one), so 50 placers race for the same team's quota row and
+the same GPUs.
 """
 
 import threading
@@ -13,6 +14,7 @@ from django.utils import timezone
 from apps.accounts.models import TeamQuota
 from apps.jobs.kinds import KINDS, register_kind
 from apps.jobs.models import GpuLease, Job
+from apps.jobs.scheduler import jobs_place_queued
 from apps.jobs.services import job_submit
 from tests.factories import online_node
 
@@ -38,6 +40,7 @@ def _submit_concurrently(world, count: int, gpus: int) -> list[Exception]:
         try:
             start.wait()
             job_submit(actor=world.bob, team=world.acme, kind="train", spec={}, gpus=gpus)
+            jobs_place_queued()
         except Exception as error:
             errors.append(error)
         finally:

@@ -59,7 +59,7 @@ class Command(BaseCommand):
         workers = {}
         try:
             workers["jobs"] = self._cluster(node.queue, slots)
-            node_alive.send(sender=type(node), node=node)
+            node_alive.send(sender=type(node), node=node, joined=True)
             if not no_general:
                 workers["general"] = self._cluster(None, 1)  # housekeeping only: all work is placed on the node queue
             self._heartbeat(node, workers, stopping, fake)
