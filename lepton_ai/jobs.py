@@ -82,6 +82,20 @@ class Jobs(Collection):
         """Every job kind with its parameters (type, range, default, help), as the server declares them."""
         return self._client.http.get("/api/v1/job-kinds/")["results"]
 
-    def submit(self, kind: str, spec: dict, *, team: str | None = None, gpus: int = 0, priority: int = 0) -> Job:
+    def submit(
+        self,
+        kind: str,
+        spec: dict,
+        *,
+        team: str | None = None,
+        gpus: int = 0,
+        priority: int = 0,
+        pool: str = "",
+        gpu_model: str = "",
+        min_gpu_memory_bytes: int | None = None,
+    ) -> Job:
         body = {"team": team or self._client.team, "kind": kind, "spec": spec, "gpus": gpus, "priority": priority}
+        body.update(pool=pool, gpu_model=gpu_model)
+        if min_gpu_memory_bytes:
+            body["min_gpu_memory_bytes"] = min_gpu_memory_bytes
         return Job(self._client, self._client.http.post(self.path, json=body))

@@ -126,7 +126,15 @@ def model_with_version(team, dataset_version, *, spec=None, name=None, creator=N
     return model, version, module
 
 
-def online_node(name: str = "cpu-1", *, slots: int = 8, gpus: int = 0, pool: str = "default"):
+def online_node(
+    name: str = "cpu-1",
+    *,
+    slots: int = 8,
+    gpus: int = 0,
+    pool: str = "default",
+    gpu_model: str = "test GPU",
+    gpu_memory: int = 0,
+):
     """A node that heartbeats now, with `gpus` (pretend) GPUs and `slots` worker slots."""
     from django.utils import timezone
 
@@ -137,7 +145,9 @@ def online_node(name: str = "cpu-1", *, slots: int = 8, gpus: int = 0, pool: str
         defaults={"pool": pool, "worker_slots": slots, "status": "online", "last_heartbeat_at": timezone.now()},
     )
     for index in range(gpus):
-        Gpu.objects.get_or_create(node=node, index=index, defaults={"model_name": "test GPU"})
+        Gpu.objects.get_or_create(
+            node=node, index=index, defaults={"model_name": gpu_model, "memory_total_bytes": gpu_memory}
+        )
     return node
 
 

@@ -56,6 +56,9 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
             spec=data["spec"],
             priority=data["priority"],
             gpus=data["gpus"],
+            pool=data["pool"],
+            gpu_model=data["gpu_model"],
+            min_gpu_memory_bytes=data.get("min_gpu_memory_bytes"),
             max_attempts=data.get("max_attempts"),
             time_limit_seconds=data.get("time_limit_seconds"),
         )

@@ -1,6 +1,8 @@
 """Team-scoped reads of jobs, their epochs and logs, and the training-curve chart."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
 from apps.accounts.selectors import get_scoped_or_404, scope_to_teams
@@ -116,3 +118,69 @@ def job_result_link(job: Job) -> tuple[str, str] | None:
         url = reverse("datasets:detail", args=[result["dataset"]]) + f"?version={result['version']}"
         return f"dataset version v{result['version']}", url
     return None
+
+
+# --- why a queued job waits ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Where a queued job stands: its place in its team's queue and in the cluster's, what holds it,
+    and when it could start judging by the ETAs of the jobs running where it could run."""
+
+    team_position: int  # 1: next of its team
+    team_queued: int
+    cluster_position: int  # about: the fair order takes each team's jobs in turn
+    cluster_queued: int
+    held_by: str  # quota, pool, free GPUs... (the last placement pass's reason)
+    estimated_start_seconds: float | None  # None: no running job says when it ends
+    estimate_basis: str
+
+
+def job_waiting(job: Job) -> Waiting | None:
+    """Why `job` waits (None unless it is queued), in four queries whatever the queue's depth."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    queued = Job.objects.filter(status=JobStatus.QUEUED, cancel_requested_at__isnull=True)
+    ahead = Q(priority__gt=job.priority) | Q(priority=job.priority, created_at__lt=job.created_at)
+    ahead |= Q(priority=job.priority, created_at=job.created_at, pk__lt=job.pk)
+    position = queued.filter(ahead, team_id=job.team_id).count() + 1
+    per_team = dict(queued.values_list("team_id").annotate(n=Count("pk")).order_by())
+    # Round-robin across teams: before its turn, every other team gets about as many turns.
+    others = sum(min(n, position - 1) for team, n in per_team.items() if team != job.team_id)
+    held_by = job.status_reason.removeprefix("waiting: ")
+    quota_bound = "team quota" in held_by
+    estimate, basis = _start_estimate(job, position if quota_bound else position + others, quota_bound)
+    return Waiting(
+        team_position=position,
+        team_queued=per_team.get(job.team_id, 0),
+        cluster_position=position + others,
+        cluster_queued=sum(per_team.values()),
+        held_by=held_by,
+        estimated_start_seconds=estimate,
+        estimate_basis=basis,
+    )
+
+
+def _start_estimate(job: Job, place: int, quota_bound: bool) -> tuple[float | None, str]:
+    """When enough GPUs (or slots) free up for this job and the `place - 1` jobs ahead of it.
+
+    Each running job frees its GPUs (or its slot) at its ETA; the jobs ahead take the first
+    ones. Only jobs where this one could run count: its team's when its quota holds it, else
+    those on nodes of its pool.
+    """
+    holding = Job.objects.filter(status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING))
+    if quota_bound:
+        holding, basis = holding.filter(team_id=job.team_id), "its team's running jobs"
+    else:
+        basis = "the running jobs' ETAs"
+        if job.pool:
+            holding, basis = holding.filter(node__pool=job.pool), f"the ETAs of the jobs running in pool {job.pool}"
+    need = place * max(job.gpus, 1)
+    freed = 0
+    ends = sorted(holding.filter(eta_seconds__isnull=False).values_list("eta_seconds", "gpus"))
+    for eta, gpus in ends:
+        freed += max(gpus, 1) if job.gpus else 1
+        if freed >= need:
+            return eta, basis
+    return None, "no running job it waits for reports an ETA yet"

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from apps.jobs.kinds import KINDS
 from apps.jobs.models import Job, JobEpoch, JobKind, JobLogLine
-from apps.jobs.selectors import job_log_tail
+from apps.jobs.selectors import job_log_tail, job_waiting
 
 
 class JobEpochSerializer(serializers.ModelSerializer):
@@ -49,6 +49,9 @@ class JobSerializer(serializers.ModelSerializer):
             "spec",
             "priority",
             "gpus",
+            "pool",
+            "gpu_model",
+            "min_gpu_memory_bytes",
             "status",
             "status_reason",
             "attempts",
@@ -76,13 +79,31 @@ class JobSerializer(serializers.ModelSerializer):
         return job.cancel_requested_at is not None
 
 
+class JobWaitingSerializer(serializers.Serializer):
+    """Why a queued job waits (`selectors.Waiting`)."""
+
+    team_position = serializers.IntegerField(help_text="1: the next of its team to be placed.")
+    team_queued = serializers.IntegerField()
+    cluster_position = serializers.IntegerField(help_text="About: the fair order takes each team's jobs in turn.")
+    cluster_queued = serializers.IntegerField()
+    held_by = serializers.CharField(help_text="The limit that holds it: quota, pool, free GPUs of the size it needs.")
+    estimated_start_seconds = serializers.FloatField(allow_null=True, help_text="From the running jobs' ETAs.")
+    estimate_basis = serializers.CharField()
+
+
 class JobDetailSerializer(JobSerializer):
     epochs = JobEpochSerializer(many=True, read_only=True)
     log_tail = serializers.SerializerMethodField()
+    waiting = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "epochs", "log_tail"]
+        fields = [*JobSerializer.Meta.fields, "epochs", "log_tail", "waiting"]
         read_only_fields = fields
+
+    @extend_schema_field(JobWaitingSerializer(allow_null=True))
+    def get_waiting(self, job) -> dict | None:
+        waiting = job_waiting(job)
+        return None if waiting is None else JobWaitingSerializer(waiting).data
 
     def get_log_tail(self, job) -> list[dict]:
         return JobLogLineSerializer(job_log_tail(job), many=True).data
@@ -105,6 +126,11 @@ class JobSubmitSerializer(serializers.Serializer):
     spec = JobSpecField()
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
     gpus = serializers.IntegerField(default=0, min_value=0, max_value=64)
+    pool = serializers.SlugField(max_length=50, default="", allow_blank=True, help_text="Node pool; blank: any.")
+    gpu_model = serializers.CharField(
+        max_length=100, default="", allow_blank=True, help_text='Part of the GPU model name, e.g. "A100".'
+    )
+    min_gpu_memory_bytes = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=20)
     time_limit_seconds = serializers.IntegerField(required=False, min_value=1, max_value=30 * 24 * 3600)
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Q
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
@@ -43,6 +43,9 @@ def job_submit(
     gpus: int = 0,
     max_attempts: int | None = None,
     time_limit_seconds: int | None = None,
+    pool: str = "",
+    gpu_model: str = "",
+    min_gpu_memory_bytes: int | None = None,
     on_behalf_of_app: bool = False,
 ) -> Job:
     """Check the spec with its kind's declaration and queue the job; placement happens once it commits.
@@ -58,7 +61,11 @@ def job_submit(
         )
     if not -100 <= int(priority) <= 100:
         raise ApplicationError("priority: must be from -100 to 100.", fields={"priority": ["Out of range."]})
-    _refuse_what_can_never_fit(team, gpus)
+    if (gpu_model or min_gpu_memory_bytes) and not gpus:
+        field = "gpu_model" if gpu_model else "min_gpu_memory_bytes"
+        problem = f"{field}: only a job that asks for GPUs can name them."
+        raise ApplicationError(problem, fields={field: ["Needs gpus."]})
+    _refuse_what_can_never_fit(team, gpus, pool=pool, gpu_model=gpu_model, min_memory=min_gpu_memory_bytes)
     clean = handler.check(spec, team=team, actor=actor)
     with transaction.atomic():
         job = Job.objects.create(
@@ -69,6 +76,9 @@ def job_submit(
             summary=handler.describe(clean)[:300],
             priority=priority,
             gpus=gpus,
+            pool=pool,
+            gpu_model=gpu_model,
+            min_gpu_memory_bytes=min_gpu_memory_bytes,
             max_attempts=max_attempts or settings.LEPTON_JOB_MAX_ATTEMPTS,
             status_reason=NEW_JOB_REASON,
             time_limit_seconds=time_limit_seconds or settings.LEPTON_JOB_TIME_LIMIT_SECONDS,
@@ -82,22 +92,42 @@ def work_request(kind: str, *, actor, team: Team, spec: dict, gpus: int = 0) -> 
     return job_submit(actor=actor, team=team, kind=kind, spec=spec, gpus=gpus, on_behalf_of_app=True).pk
 
 
-def _refuse_what_can_never_fit(team: Team, gpus: int) -> None:
-    """A job that no node or no quota could ever run is refused now, not left queued forever."""
+def _refuse_what_can_never_fit(team: Team, gpus: int, *, pool: str, gpu_model: str, min_memory: int | None) -> None:
+    """A job that no node, pool or quota could ever run is refused now, not left queued forever."""
+    quota = quota_ensure(team)  # a team without a row is on the default plan
+    if pool and quota.pools and pool not in quota.pools:
+        allowed = ", ".join(sorted(quota.pools))
+        raise ApplicationError(
+            f"pool: team {team.slug} may use only pool(s) {allowed}; {pool} is not one of them.",
+            fields={"pool": [f"Team {team.slug} may not use pool {pool}."]},
+        )
+    nodes = Node.objects.exclude(status=Node.Status.OFFLINE)
+    if pool:
+        if not nodes.filter(pool=pool).exists():
+            raise ApplicationError(f"pool: no online node is in pool {pool}.", fields={"pool": ["No such pool."]})
+        nodes = nodes.filter(pool=pool)
+    elif quota.pools:
+        nodes = nodes.filter(pool__in=quota.pools)
     if gpus <= 0:
         return
-    quota = quota_ensure(team)  # a team without a row is on the default plan
     allowed = quota.limit("max_concurrent_gpus")
     if gpus > allowed:
         raise QuotaExceeded(
             f"team quota: the job asks for {gpus} GPUs; team {team.slug} may hold at most {allowed}",
             limit="max_concurrent_gpus",
         )
-    largest = Node.objects.exclude(status=Node.Status.OFFLINE).annotate(n=Count("gpus")).aggregate(m=Max("n"))["m"]
+    matching = Q()
+    if gpu_model:
+        matching &= Q(gpus__model_name__icontains=gpu_model)
+    if min_memory:
+        matching &= Q(gpus__memory_total_bytes__gte=min_memory)
+    largest = nodes.annotate(n=Count("gpus", filter=matching)).aggregate(m=Max("n"))["m"]
     if not largest or gpus > largest:
+        where = f" in pool {pool}" if pool else ""
+        kind = " matching" if gpu_model or min_memory else ""
         raise ApplicationError(
-            f"gpus: no node has {gpus} GPUs (the largest has {largest or 0}).",
-            fields={"gpus": [f"No node has {gpus} GPUs."]},
+            f"gpus: no node{where} has {gpus}{kind} GPUs (the largest has {largest or 0}).",
+            fields={"gpus": [f"No node{where} has {gpus}{kind} GPUs."]},
         )
 
 

@@ -39,6 +39,7 @@ def _job_context(request, job):
         "epochs": epochs,
         "curves": selectors.training_curves(epochs) if epochs else None,
         "log": selectors.job_log_tail(job),
+        "waiting": selectors.job_waiting(job),
         "result_link": selectors.job_result_link(job),
         "running": job.status not in TERMINAL,
         "can_write": membership_of(request.user, job.team).has_role(Role.MEMBER),
