@@ -10,9 +10,9 @@ from rest_framework.views import APIView
 
 from apps.accounts.selectors import team_for_user
 from apps.core.api.views import ScopedQuerysetMixin, StrictQueryParamsMixin
-from apps.jobs import selectors, services
+from apps.jobs import kinds, selectors, services
 from apps.jobs.filters import JobFilter
-from apps.jobs.kinds import KINDS, kind_handler
+from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobEpoch
 from apps.jobs.serializers import (
     JobDetailSerializer,
@@ -106,5 +106,5 @@ class JobKindListView(StrictQueryParamsMixin, APIView):
 
     @extend_schema(responses=JobKindListSerializer)
     def get(self, request):
-        kinds = [KINDS[name].describe_params() for name in sorted(KINDS)]
-        return Response(JobKindListSerializer({"results": kinds}).data)
+        described = [kinds.KINDS[name].describe_params() for name in sorted(kinds.KINDS)]
+        return Response(JobKindListSerializer({"results": described}).data)

@@ -23,6 +23,7 @@ requeue) queues one coalescing task, so many requests in a moment make one pass.
 """
 
 import heapq
+import json
 import logging
 import time
 from collections import defaultdict
@@ -39,7 +40,7 @@ from django.utils import timezone
 from apps.accounts.models import Team, TeamQuota
 from apps.accounts.plans import quota_ensure
 from apps.accounts.quotas import LiveUsage, teams_usage
-from apps.core.queue import enqueue
+from apps.core.queue import enqueue, enqueue_many
 from apps.jobs.models import GpuLease, Job, JobStatus, SchedulerState
 from apps.jobs.transitions import HOLDING
 from apps.nodes.models import Gpu, Node
@@ -184,15 +185,27 @@ def jobs_place_queued() -> int:
         if not counts:
             return 0
         nodes, online = _load_nodes()
-        # No team can start more jobs than there are free slots; with none free, each team's first
-        # jobs are still looked at, so the head of every queue says why it waits.
-        depth = max(1, min(max(counts.values()), sum(n.slots for n in nodes)))
-        if depth < max(counts.values()):  # some jobs are not even looked at: the slots run out first
-            _note_new_jobs_waiting(_busy(online))
         teams = _load_teams(sorted(counts))
+        free = sum(n.slots for n in nodes)
+        # First look at about twice each team's fair share of the free slots (with none free, at
+        # each team's first jobs, so the head of every queue says why it waits); a team that runs
+        # out of those while slots remain gets its next ones, up to the free slots, in one more round.
+        # (One more than that: the first job a team cannot start is there to be told why.)
+        depth = min(max(counts.values()), free, 2 * -(-free // len(counts))) + 1
         for job in _candidates(depth):
             teams[job.team_id].queue.append(job)
-        return _write(_plan(teams, nodes, online))
+        plan = _Plan()
+        _plan(plan, teams, nodes)
+        left = sum(n.slots for n in nodes)
+        more = [t.team_id for t in teams.values() if t.next == len(t.queue) and counts[t.team_id] > len(t.queue)]
+        if left and more and depth <= free:
+            for job in _candidates(free + 1, after=depth, teams=more):
+                teams[job.team_id].queue.append(job)
+            _plan(plan, teams, nodes)
+        for team in teams.values():  # the first job the pass did not reach says why (every slot is taken)
+            if team.next < len(team.queue):
+                plan.waiting[team.queue[team.next].pk] = _busy(online)
+        return _write(plan)
 
 
 def _take_turn() -> None:
@@ -237,27 +250,28 @@ def _load_teams(team_ids: list[int]) -> dict[int, _Team]:
 _CANDIDATE_FIELDS = ("pk", "team_id", "priority", "created_at", "gpus", "pool", "gpu_model", "min_gpu_memory_bytes")
 
 
-def _candidates(depth: int) -> list[Job]:
-    """Per team and kind of request, the first `depth` queued jobs (more could not start now)."""
+def _candidates(depth: int, *, after: int = 0, teams: list[int] | None = None) -> list[Job]:
+    """Per team and kind of request, its queued jobs from place `after` + 1 to `depth`, best first."""
+    queued = Job.objects.filter(status=JobStatus.QUEUED, cancel_requested_at__isnull=True)
+    if teams is not None:
+        queued = queued.filter(team_id__in=teams)
     ranked = (
-        Job.objects.filter(status=JobStatus.QUEUED, cancel_requested_at__isnull=True)
-        .annotate(
+        queued.annotate(
             place=Window(
                 RowNumber(),
                 partition_by=[F("team_id"), F("gpus"), F("pool"), F("gpu_model"), F("min_gpu_memory_bytes")],
                 order_by=[F("priority").desc(), F("created_at").asc(), F("pk").asc()],
             )
         )
-        .filter(place__lte=depth)
+        .filter(place__gt=after, place__lte=depth)
         .only(*_CANDIDATE_FIELDS)
     )
     return sorted(ranked, key=lambda j: (j.team_id, -j.priority, j.created_at, j.pk))
 
 
-def _plan(teams: dict[int, _Team], nodes: list[_Node], online: int) -> _Plan:
+def _plan(plan: _Plan, teams: dict[int, _Team], nodes: list[_Node]) -> None:
     """Fair order in memory: the team holding least goes next and tries its next job."""
-    plan = _Plan()
-    turn = [(t.jobs, t.gpus, t.team_id) for t in teams.values() if t.queue]
+    turn = [(t.jobs, t.gpus, t.team_id) for t in teams.values() if t.next < len(t.queue)]
     heapq.heapify(turn)
     slots = sum(n.slots for n in nodes)
     while turn and slots:
@@ -282,10 +296,6 @@ def _plan(teams: dict[int, _Team], nodes: list[_Node], online: int) -> _Plan:
                 plan.placed.append((job, node, gpus))
         if team.next < len(team.queue):
             heapq.heappush(turn, (team.jobs, team.gpus, team_id))
-    for team in teams.values():  # what the pass did not reach: every slot is taken
-        for job in team.queue[team.next :]:
-            plan.waiting[job.pk] = _busy(online)
-    return plan
 
 
 def _remove(free: list[Gpu], taken: list[Gpu]) -> None:
@@ -297,11 +307,6 @@ def _busy(online: int) -> str:
     if not online:
         return "waiting: no node is online"
     return f"waiting: every worker slot of the {online} online node(s) is busy"
-
-
-def _note_new_jobs_waiting(reason: str) -> None:
-    """Jobs the pass does not look at (behind their team's first ones) and that have no reason yet get one."""
-    Job.objects.filter(status=JobStatus.QUEUED, status_reason=NEW_JOB_REASON).update(status_reason=reason)
 
 
 def _fit(job: Job, team: _Team, nodes: list[_Node]) -> tuple[_Node, list[Gpu]] | str:
@@ -384,30 +389,54 @@ def _write(plan: _Plan) -> int:
             batch_size=WRITE_BATCH,
         )
         for start in range(0, len(placed), WRITE_BATCH):
-            chunk = placed[start : start + WRITE_BATCH]
-            Job.objects.filter(pk__in=[job.pk for job, _, _ in chunk]).update(
-                status=JobStatus.SCHEDULED,
-                attempts=F("attempts") + 1,
-                node_id=Case(*[When(pk=job.pk, then=Value(node.node.pk)) for job, node, _ in chunk]),
-                gpu_indexes=Case(
-                    *[
-                        When(pk=job.pk, then=Value([g.index for g in gpus], output_field=Job.gpu_indexes.field))
-                        for job, _, gpus in chunk
-                    ]
-                ),
-                status_reason=Case(
-                    *[When(pk=job.pk, then=Value(f"placed on {node.node.name}; starting")) for job, node, _ in chunk]
-                ),
-                dispatched_at=None,
-                claimed_at=None,
-                heartbeat_at=now,
-                scheduled_at=now,
-            )
+            _mark_scheduled(placed[start : start + WRITE_BATCH], now)
         sends = [(job.pk, still[job.pk] + 1, node.node.queue) for job, node, _ in placed]
         transaction.on_commit(lambda: jobs_dispatch(sends))
     _note_waiting(plan.waiting)
     gangs = sum(1 for job in plan.gangs if _place_gang(job) is True)
     return len(placed) + gangs
+
+
+def _mark_scheduled(chunk: list[tuple[Job, _Node, list[Gpu]]], now) -> None:
+    """Each job of the chunk becomes scheduled as its next attempt on its node and GPUs: one statement.
+
+    The rows are locked and still queued (see `_write`), so this is what `job_transition` to
+    scheduled would write for each. PostgreSQL takes the per-job values as a VALUES list joined
+    by id (a CASE per column costs Django more to build than the database to run); other
+    databases get the CASE form.
+    """
+    rows = [
+        (job.pk, node.node.pk, [g.index for g in gpus], f"placed on {node.node.name}; starting")
+        for job, node, gpus in chunk
+    ]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Job._meta.db_table)
+        values = ", ".join(["(%s::bigint, %s::bigint, %s::jsonb, %s::text)"] * len(rows))
+        sql = (  # only placeholders are joined in: every value is a parameter
+            f"UPDATE {table} AS j SET status = %s, attempts = j.attempts + 1, node_id = v.node_id, "  # noqa: S608
+            "gpu_indexes = v.gpus, status_reason = v.reason, dispatched_at = NULL, claimed_at = NULL, "
+            f"heartbeat_at = %s, scheduled_at = %s FROM (VALUES {values}) AS v(id, node_id, gpus, reason) "
+            "WHERE j.id = v.id"
+        )
+        params = [JobStatus.SCHEDULED.value, now, now]
+        for pk, node_id, gpus, reason in rows:
+            params += [pk, node_id, json.dumps(gpus), reason]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    Job.objects.filter(pk__in=[pk for pk, *_ in rows]).update(
+        status=JobStatus.SCHEDULED,
+        attempts=F("attempts") + 1,
+        node_id=Case(*[When(pk=pk, then=Value(node_id)) for pk, node_id, _, _ in rows]),
+        gpu_indexes=Case(
+            *[When(pk=pk, then=Value(gpus, output_field=Job.gpu_indexes.field)) for pk, _, gpus, _ in rows]
+        ),
+        status_reason=Case(*[When(pk=pk, then=Value(reason)) for pk, _, _, reason in rows]),
+        dispatched_at=None,
+        claimed_at=None,
+        heartbeat_at=now,
+        scheduled_at=now,
+    )
 
 
 def _note_waiting(waiting: dict[int, str]) -> None:
@@ -439,27 +468,15 @@ def jobs_dispatch(sends: list[tuple[int, int, str | None]]) -> None:
 
     Sent before it is recorded: a death in between sends it twice, which is harmless (only one
     worker can claim the attempt), where the other order would lose it. A broker failure leaves
-    the rest unrecorded for `jobs_dispatch_undelivered`.
+    them unrecorded for `jobs_dispatch_undelivered`.
     """
-    sent = defaultdict(list)
-    try:
-        for job_id, attempt, queue in sends:
-            enqueue(RUN_TASK, job_id, attempt, group="jobs", queue=queue)
-            sent[attempt].append(job_id)
-    finally:
-        now = timezone.now()
-        for attempt, ids in sent.items():
-            Job.objects.filter(pk__in=ids, attempts=attempt, dispatched_at__isnull=True).update(dispatched_at=now)
-
-
-def job_dispatch(job_id: int, attempt: int, queue: str | None) -> None:
-    """Hand an attempt's task to its node's queue, then record in the job that it was handed over.
-
-    Sent before it is recorded: a death in between sends it twice, which is harmless (only one
-    worker can claim the attempt), where the other order would lose it.
-    """
-    enqueue(RUN_TASK, job_id, attempt, group="jobs", queue=queue)
-    Job.objects.filter(pk=job_id, attempts=attempt, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    enqueue_many(RUN_TASK, [(queue, (job_id, attempt)) for job_id, attempt, queue in sends], group="jobs")
+    by_attempt = defaultdict(list)
+    for job_id, attempt, _ in sends:
+        by_attempt[attempt].append(job_id)
+    now = timezone.now()
+    for attempt, ids in by_attempt.items():
+        Job.objects.filter(pk__in=ids, attempts=attempt, dispatched_at__isnull=True).update(dispatched_at=now)
 
 
 def jobs_dispatch_undelivered() -> int:

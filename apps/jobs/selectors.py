@@ -148,7 +148,11 @@ def job_waiting(job: Job) -> Waiting | None:
     per_team = dict(queued.values_list("team_id").annotate(n=Count("pk")).order_by())
     # Round-robin across teams: before its turn, every other team gets about as many turns.
     others = sum(min(n, position - 1) for team, n in per_team.items() if team != job.team_id)
-    held_by = job.status_reason.removeprefix("waiting: ")
+    held_by = job.status_reason
+    if held_by == "waiting to be placed" and position > 1:  # not looked at yet: its team's first job says why
+        first = queued.filter(team_id=job.team_id).order_by("-priority", "created_at", "pk").first()
+        held_by = f"{position - 1} earlier job(s) of its team go first; the first waits for: {first.status_reason}"
+    held_by = held_by.replace("waiting: ", "")
     quota_bound = "team quota" in held_by
     estimate, basis = _start_estimate(job, position if quota_bound else position + others, quota_bound)
     return Waiting(

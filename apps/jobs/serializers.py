@@ -3,7 +3,7 @@
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from apps.jobs.kinds import KINDS
+from apps.jobs import kinds
 from apps.jobs.models import Job, JobEpoch, JobKind, JobLogLine
 from apps.jobs.selectors import job_log_tail, job_waiting
 
@@ -39,6 +39,7 @@ class JobSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
     node = serializers.CharField(source="node.name", read_only=True, default=None, allow_null=True)
+    pool = serializers.CharField(read_only=True, help_text="The node pool it must run in; blank: any pool.")
 
     class Meta:
         model = Job
@@ -110,7 +111,7 @@ class JobDetailSerializer(JobSerializer):
 
 
 def _submittable_specs() -> list:
-    return [handler.spec_serializer for handler in KINDS.values() if handler.submittable]
+    return [handler.spec_serializer for handler in kinds.KINDS.values() if handler.submittable]
 
 
 @extend_schema_field(
