@@ -2,9 +2,16 @@
 
 With the default FileSystemStorage the temp place is inside MEDIA_ROOT, so the move is
 an atomic rename and a crash never leaves a half-written artifact under its final name.
-Other storages (S3-compatible) get a single upload of the finished file.
+With S3-compatible storage (django-storages) the finished file goes up as one managed
+multipart upload, streamed from disk, and readers get a local copy from a bounded cache.
+
+Every artifact passes through here: `store_file` / `store_upload` write, `local_path` reads,
+`delete_stored` deletes, `download_response` hands one to a user.
 """
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +21,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import FileResponse, HttpResponseRedirect
+from django.utils.http import content_disposition_header
+
+LOCKS = ".locks"  # beside the cached copies: one lock file per cached name
+SCRATCH = ".tmp"  # beside the cached copies too, so a finished download is renamed into place
 
 
 def _is_local() -> bool:
@@ -21,8 +33,8 @@ def _is_local() -> bool:
 
 
 def scratch_dir() -> Path:
-    """A directory for temp files on the same filesystem as the storage (when local)."""
-    base = Path(settings.MEDIA_ROOT) / ".tmp" if _is_local() else Path(tempfile.gettempdir()) / "lepton"
+    """A directory for temp files on the same filesystem as the storage (local) or the cache (S3)."""
+    base = Path(settings.MEDIA_ROOT if _is_local() else settings.LEPTON_CACHE_DIR) / SCRATCH
     base.mkdir(parents=True, exist_ok=True)
     return base
 
@@ -54,26 +66,140 @@ def store_file(local: Path, name: str) -> str:
     return stored
 
 
+def store_upload(uploaded, name: str) -> str:
+    """Store an uploaded file (Django streamed it to a temp file) under `name`; returns the stored name.
+
+    Filesystem: moved into place. S3: read from its temp file in parts, never whole in memory.
+    """
+    return default_storage.save(name, uploaded)
+
+
+# --- Reading: the local cache --------------------------------------------------------------
+
+
+def _cache_root() -> Path:
+    return Path(settings.LEPTON_CACHE_DIR)
+
+
+@contextmanager
+def _name_lock(name: str, mode: int):
+    """An flock on the lock file of one cached name (exclusive to fetch or evict, shared to read)."""
+    folder = _cache_root() / LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(name.encode()).hexdigest()[:32]
+    with (folder / key).open("a") as handle:
+        fcntl.flock(handle, mode)
+        yield
+
+
 def local_path(name: str) -> Path:
     """A local path to read a stored file (memory-mapping needs one).
 
-    Filesystem storage: the file itself. Other storages: a cached copy under
-    LEPTON_CACHE_DIR, downloaded once (artifact names are never reused).
+    Filesystem storage: the file itself. Other storages: a cached copy under LEPTON_CACHE_DIR,
+    downloaded once (artifact names are never reused) under a per-name lock, so two workers on
+    one machine asking at once download it once; the copy appears under its name only complete
+    (temp file, then rename). Each use marks it recently used; the cache then sheds the least
+    recently used copies past LEPTON_CACHE_MAX_BYTES. A copy already opened stays readable when
+    evicted (POSIX unlink); hold `reading(name)` across a use that opens it later.
     """
     if _is_local():
         return Path(default_storage.path(name))
-    cached = Path(settings.LEPTON_CACHE_DIR) / name
-    if not cached.exists():
+    cached = _cache_root() / name
+    with _name_lock(name, fcntl.LOCK_EX):
+        if cached.exists():
+            os.utime(cached)
+            return cached
+        cache_trim(room=default_storage.size(name))  # make room first: the cache never grows past its limit
         cached.parent.mkdir(parents=True, exist_ok=True)
         with default_storage.open(name, "rb") as source, scratch_path() as partial:
             with partial.open("wb") as target:
                 shutil.copyfileobj(source, target, 1024 * 1024)
             os.replace(partial, cached)
+    cache_trim(keep=name)  # another worker's fetch may have landed meanwhile
     return cached
 
 
+@contextmanager
+def reading(name: str):
+    """`local_path(name)`, kept from eviction until the block ends (a shared lock on its name)."""
+    path = local_path(name)
+    if _is_local():
+        yield path
+        return
+    with _name_lock(name, fcntl.LOCK_SH):
+        os.utime(path)  # evicted between the two lines: fetch it again (rare)
+        yield path if path.exists() else local_path(name)
+
+
+def _cached_copies() -> list[tuple[float, int, str]]:
+    """(last use, size, name) of every complete copy in the cache."""
+    root = _cache_root()
+    copies = []
+    for folder, dirs, files in os.walk(root):
+        if folder == str(root):
+            dirs[:] = [d for d in dirs if d not in {LOCKS, SCRATCH}]
+        for file in files:
+            path = Path(folder) / file
+            with contextlib.suppress(FileNotFoundError):
+                stat = path.stat()
+                copies.append((max(stat.st_atime, stat.st_mtime), stat.st_size, str(path.relative_to(root))))
+    return copies
+
+
+def cache_trim(*, room: int = 0, keep: str | None = None) -> int:
+    """Evict least recently used copies until the cache fits LEPTON_CACHE_MAX_BYTES with `room` to
+    spare; returns how many went.
+
+    A copy whose name is locked (being downloaded, or held through `reading`) is skipped, and so
+    is `keep` (the one just fetched for a caller). A single file larger than the limit still gets
+    cached: the limit is then exceeded by that file alone, while it is the newest.
+    """
+    copies = sorted(_cached_copies())
+    total = sum(size for _, size, _ in copies)
+    evicted = 0
+    for _, size, name in copies:
+        if total + room <= settings.LEPTON_CACHE_MAX_BYTES:
+            break
+        if name == keep:
+            continue
+        try:
+            with _name_lock(name, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                (_cache_root() / name).unlink(missing_ok=True)
+        except BlockingIOError:
+            continue
+        total -= size
+        evicted += 1
+    return evicted
+
+
+def cache_bytes() -> int:
+    """How much the local cache holds now."""
+    return sum(size for _, size, _ in _cached_copies())
+
+
+# --- Deleting and downloading -------------------------------------------------------------
+
+
 def delete_stored(*names: str) -> None:
-    """Delete stored files; missing ones are fine (deletion is retried after crashes)."""
+    """Delete stored files (and this machine's cached copies); missing ones are fine (deletion is retried)."""
     for name in names:
         if name:
             default_storage.delete(name)
+            if not _is_local():
+                (_cache_root() / name).unlink(missing_ok=True)
+
+
+def download_response(name: str, *, filename: str | None = None, content_type: str | None = None):
+    """A user's download of a stored file: served from disk, or a redirect to a presigned S3 URL.
+
+    With S3 the bytes go from the bucket to the client and never through a web process.
+    """
+    if _is_local():
+        handle = default_storage.open(name, "rb")
+        return FileResponse(handle, as_attachment=filename is not None, filename=filename, content_type=content_type)
+    parameters = {}
+    if filename is not None:
+        parameters["ResponseContentDisposition"] = content_disposition_header(True, filename)
+    if content_type is not None:
+        parameters["ResponseContentType"] = content_type
+    return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
