@@ -69,7 +69,7 @@ class S3Bucket:
         """What a Lepton process needs to store here (the one-variable form of the settings)."""
         return {"LEPTON_STORAGE_URL": f"s3://{self.name}?endpoint_url={self.endpoint}&region={REGION}", **KEYS}
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         """Every object's key, through the S3 API's own listing."""
         found, token = [], {}
         while True:

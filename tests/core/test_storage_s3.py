@@ -26,13 +26,13 @@ def _stored(name: str, size: int, fill: bytes = b"x") -> str:
 
 def test_a_stored_file_is_an_object_its_read_a_cached_copy_and_its_delete_removes_both(s3_storage):
     name = _stored("models/1/2/weights.safetensors", 6 * MB)  # over the part size: a multipart upload
-    assert s3_storage.keys() == [name]
+    assert s3_storage.object_keys() == [name]
     assert not (settings.MEDIA_ROOT / name).exists()
     path = local_path(name)
     assert path == settings.LEPTON_CACHE_DIR / name
     assert path.stat().st_size == 6 * MB
     delete_stored(name)
-    assert s3_storage.keys() == []
+    assert s3_storage.object_keys() == []
     assert not path.exists()
 
 
