@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
@@ -60,18 +59,28 @@ def store_file(local: Path, name: str) -> str:
             raise FileExistsError(name)
         os.replace(local, target)
         return name
-    with local.open("rb") as handle:
-        stored = default_storage.save(name, File(handle))
+    _upload_to_bucket(local, name)
     local.unlink(missing_ok=True)
-    return stored
+    return name
 
 
 def store_upload(uploaded, name: str) -> str:
     """Store an uploaded file (Django streamed it to a temp file) under `name`; returns the stored name.
 
-    Filesystem: moved into place. S3: read from its temp file in parts, never whole in memory.
+    Filesystem: moved into place. S3: sent from its temp file in parts, never whole in memory.
     """
-    return default_storage.save(name, uploaded)
+    if _is_local() or not hasattr(uploaded, "temporary_file_path"):
+        return default_storage.save(name, uploaded)  # a small in-memory upload is sent as it is
+    _upload_to_bucket(Path(uploaded.temporary_file_path()), name)
+    return name
+
+
+def _upload_to_bucket(local: Path, name: str) -> None:
+    """boto3's managed upload of a file on disk: multipart past the part size, each part read from
+    the file as it is sent (its file-object upload would hold several parts in memory)."""
+    if default_storage.exists(name):
+        raise FileExistsError(name)
+    default_storage.bucket.upload_file(str(local), name, Config=default_storage.transfer_config)
 
 
 # --- Reading: the local cache --------------------------------------------------------------

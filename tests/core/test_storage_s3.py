@@ -127,3 +127,14 @@ def test_storage_settings_come_from_either_env_form(env, bucket):
         check=True,
     ).stdout.split()
     assert shown == ["storages.backends.s3.S3Storage", bucket]
+
+
+@pytest.mark.django_db
+def test_the_cleanup_command_removes_checkpoints_no_job_points_at_from_the_bucket(s3_storage, settings):
+    from django.core.management import call_command
+
+    settings.LEPTON_CHECKPOINT_RETENTION_HOURS = 0
+    orphan = _stored("checkpoints/1/99/epoch-3.pt", 1024)
+    time.sleep(1.1)  # S3 times its objects to the second: older than "now" for certain
+    call_command("cleanup")
+    assert orphan not in s3_storage.object_keys()
