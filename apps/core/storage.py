@@ -118,7 +118,7 @@ def local_path(name: str) -> Path:
         if cached.exists():
             os.utime(cached)
             return cached
-        cache_trim(room=default_storage.size(name))  # make room first: the cache never grows past its limit
+        cache_trim(room=_stored_size(name))  # make room first: the cache never grows past its limit
         cached.parent.mkdir(parents=True, exist_ok=True)
         with default_storage.open(name, "rb") as source, scratch_path() as partial:
             with partial.open("wb") as target:
@@ -126,6 +126,18 @@ def local_path(name: str) -> Path:
             os.replace(partial, cached)
     cache_trim(keep=name)  # another worker's fetch may have landed meanwhile
     return cached
+
+
+def _stored_size(name: str) -> int:
+    """The object's size; a missing one is FileNotFoundError, as on the filesystem."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return default_storage.size(name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            raise FileNotFoundError(name) from None
+        raise
 
 
 @contextmanager

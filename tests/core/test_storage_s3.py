@@ -10,8 +10,10 @@ import urllib.request
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.storage import cache_bytes, delete_stored, local_path, reading, scratch_path, store_file
+from lepton_web.env import env_s3_options
 from tests.factories import bearer, dataset_with_version, model_with_version
 from tests.processes import ROOT
 
@@ -34,6 +36,12 @@ def test_a_stored_file_is_an_object_its_read_a_cached_copy_and_its_delete_remove
     delete_stored(name)
     assert s3_storage.object_keys() == []
     assert not path.exists()
+
+
+def test_reading_a_missing_object_is_file_not_found_as_on_disk(s3_storage):
+    with pytest.raises(FileNotFoundError):
+        local_path("checkpoints/1/2/gone.pt")
+    assert not (settings.LEPTON_CACHE_DIR / "checkpoints/1/2/gone.pt").exists()
 
 
 def test_the_cache_stays_under_its_limit_over_a_run_touching_more_than_it(s3_storage, settings):
@@ -62,10 +70,11 @@ def test_a_copy_in_use_is_not_evicted(s3_storage, settings):
 
 
 FETCH = """
-import os, sys, time
+import os, sys
 from apps.core.storage import local_path
-time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
-path = local_path(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()
+path = local_path(sys.argv[1])
 print(os.stat(path).st_ino, path.stat().st_size)
 """
 
@@ -79,14 +88,22 @@ def test_two_workers_fetching_one_file_at_once_download_it_once_and_both_read_it
         "LEPTON_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DJANGO_SETTINGS_MODULE": "lepton_web.settings",
     }
-    at = str(time.time() + 6)  # both start their fetch at the same moment, after Django's set-up
-    launcher = "import django, sys; django.setup(); exec(sys.argv.pop(1))"
+    launcher = "import sys; exec(sys.argv.pop(1))"  # settings and storage only: no app registry needed
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", launcher, FETCH, at, name], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", launcher, FETCH, name],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
+    assert [worker.stdout.readline() for worker in workers] == ["ready\n"] * 2
+    for worker in workers:  # both set up: let them fetch at the same moment
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
     answers = [worker.communicate(timeout=120)[0].split() for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0]
     assert answers[0] == answers[1] == [str((settings.LEPTON_CACHE_DIR / name).stat().st_ino), str(24 * MB)]
@@ -110,23 +127,32 @@ def test_a_download_is_a_redirect_to_a_presigned_url_of_the_bucket(s3_storage, w
 
 
 @pytest.mark.parametrize(
-    ("env", "bucket"),
+    ("env", "options"),
     [
-        ({"LEPTON_STORAGE_URL": "s3://art?endpoint_url=http://127.0.0.1:9000&region=eu-west-1"}, "art"),
-        ({"AWS_STORAGE_BUCKET_NAME": "named", "AWS_S3_REGION_NAME": "eu-west-1"}, "named"),
+        (
+            {"LEPTON_STORAGE_URL": "s3://art?endpoint_url=http://127.0.0.1:9000&region=eu-west-1"},
+            {"bucket_name": "art", "endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"},
+        ),
+        (
+            {"AWS_STORAGE_BUCKET_NAME": "named", "AWS_S3_REGION_NAME": "eu-west-1"},
+            {"bucket_name": "named", "region_name": "eu-west-1"},
+        ),
+        ({}, None),  # the filesystem
     ],
 )
-def test_storage_settings_come_from_either_env_form(env, bucket):
-    code = "from django.conf import settings as s; o = s.STORAGES['default']; print(o['BACKEND'], o['OPTIONS']['bucket_name'])"
-    shown = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "lepton_web.settings"},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert shown == ["storages.backends.s3.S3Storage", bucket]
+def test_storage_settings_come_from_either_env_form(monkeypatch, env, options):
+    for name in ("LEPTON_STORAGE_URL", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert env_s3_options() == options
+
+
+@pytest.mark.parametrize("url", ["https://bucket", "s3://", "s3://b?endpoint=http://x"])
+def test_a_storage_url_that_is_not_understood_stops_the_start(monkeypatch, url):
+    monkeypatch.setenv("LEPTON_STORAGE_URL", url)
+    with pytest.raises(ImproperlyConfigured, match="LEPTON_STORAGE_URL"):
+        env_s3_options()
 
 
 @pytest.mark.django_db
