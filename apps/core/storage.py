@@ -210,17 +210,18 @@ def delete_stored(*names: str) -> None:
                 (_cache_root() / name).unlink(missing_ok=True)
 
 
-def download_response(name: str, *, filename: str | None = None, content_type: str | None = None):
+def download_response(name: str, *, filename: str):
     """A user's download of a stored file: served from disk, or a redirect to a presigned S3 URL.
 
     With S3 the bytes go from the bucket to the client and never through a web process.
     """
     if _is_local():
-        handle = default_storage.open(name, "rb")
-        return FileResponse(handle, as_attachment=filename is not None, filename=filename, content_type=content_type)
-    parameters = {}
-    if filename is not None:
-        parameters["ResponseContentDisposition"] = content_disposition_header(True, filename)
-    if content_type is not None:
-        parameters["ResponseContentType"] = content_type
-    return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
+        return FileResponse(default_storage.open(name, "rb"), as_attachment=True, filename=filename)
+    disposition = content_disposition_header(True, filename)
+    return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition}))
+
+
+def inline_response(name: str, *, content_type: str):
+    """A small stored file shown inside a page (a preview image), served by Django from either storage:
+    the page's Content-Security-Policy keeps images to our own origin, so no redirect to the bucket."""
+    return FileResponse(default_storage.open(name, "rb"), content_type=content_type)

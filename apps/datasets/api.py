@@ -1,7 +1,8 @@
 """REST API of datasets and versions. Thin: services decide, selectors scope."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,7 +11,7 @@ from apps.accounts.selectors import team_for_user
 from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin, file_download_responses
 from apps.core.converters import ID_REGEX
 from apps.core.errors import NotFound
-from apps.core.storage import download_response
+from apps.core.storage import download_response, inline_response
 from apps.datasets import selectors, services
 from apps.datasets.filters import DatasetFilter, VersionFilter
 from apps.datasets.models import Dataset, DatasetVersion
@@ -133,10 +134,10 @@ class VersionViewSet(
         filename = f"{version.dataset.name}-v{version.number}.safetensors"
         return download_response(version.artifact, filename=filename)
 
-    @extend_schema(responses=file_download_responses("image/png"))
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY)})
     @action(detail=True, methods=["get"], url_path="preview.png", url_name="preview-image")
     def preview_image(self, request, dataset_pk=None, number=None):
         version = self._ready_version(number)
         if not version.preview_image:
             raise NotFound("Only image datasets have a preview image.")
-        return download_response(version.preview_image, content_type="image/png")
+        return inline_response(version.preview_image, content_type="image/png")

@@ -11,9 +11,11 @@ import urllib.request
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 
 from apps.core.storage import cache_bytes, delete_stored, local_path, reading, scratch_path, store_file
 from lepton_web.env import env_s3_options
+from tests.datasets.builders import class_folders, image_zip
 from tests.factories import bearer, dataset_with_version, model_with_version
 from tests.processes import ROOT
 
@@ -164,3 +166,31 @@ def test_the_cleanup_command_removes_checkpoints_no_job_points_at_from_the_bucke
     time.sleep(1.1)  # S3 times its objects to the second: older than "now" for certain
     call_command("cleanup")
     assert orphan not in s3_storage.object_keys()
+
+
+def test_an_image_datasets_preview_grid_is_served_by_django_and_its_download_is_presigned(
+    s3_storage, world, api, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.datasets import services
+    from apps.datasets.models import Dataset
+
+    dataset = Dataset.objects.create(team=world.acme, name="pets", task="image_classification")
+    archive = image_zip(tmp_path / "pets.zip", class_folders(per_class=5)).read_bytes()
+    uploaded = SimpleUploadedFile("pets.zip", archive, content_type="application/zip")
+    version = services.version_upload(
+        actor=world.bob, dataset=dataset, uploaded_file=uploaded, source_format=None, options={}
+    )
+    version = services.version_ingest(version)
+    api.credentials(**bearer(world.bob))
+    base = f"/api/v1/datasets/{dataset.pk}/versions/{version.number}"
+    grid = api.get(
+        reverse("api:dataset-version-preview-image", args=[dataset.pk, version.number])
+    )  # shown in a page: the CSP keeps images to our own origin
+    assert (grid.status_code, grid["Content-Type"]) == (200, "image/png")
+    stored = s3_storage.client.get_object(Bucket=s3_storage.name, Key=version.preview_image)["Body"].read()
+    assert b"".join(grid.streaming_content) == stored
+    download = api.get(f"{base}/download/")
+    assert download.status_code == 302
+    assert download["Location"].startswith(f"{s3_storage.endpoint}/{s3_storage.name}/{version.artifact}?")
