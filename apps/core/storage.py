@@ -114,8 +114,12 @@ def local_path(name: str) -> Path:
     if _is_local():
         return Path(default_storage.path(name))
     cached = _cache_root() / name
-    with _name_lock(name, fcntl.LOCK_EX):
+    with _name_lock(name, fcntl.LOCK_SH):  # shared: a holder of `reading(name)` may ask again
         if cached.exists():
+            os.utime(cached)
+            return cached
+    with _name_lock(name, fcntl.LOCK_EX):
+        if cached.exists():  # another worker fetched it meanwhile
             os.utime(cached)
             return cached
         cache_trim(room=_stored_size(name))  # make room first: the cache never grows past its limit
@@ -143,13 +147,25 @@ def _stored_size(name: str) -> int:
 @contextmanager
 def reading(name: str):
     """`local_path(name)`, kept from eviction until the block ends (a shared lock on its name)."""
-    path = local_path(name)
     if _is_local():
-        yield path
+        yield local_path(name)
         return
-    with _name_lock(name, fcntl.LOCK_SH):
-        os.utime(path)  # evicted between the two lines: fetch it again (rare)
-        yield path if path.exists() else local_path(name)
+    while True:
+        path = local_path(name)
+        with _name_lock(name, fcntl.LOCK_SH):
+            if path.exists():  # not evicted between the fetch and the lock (else: fetch again)
+                yield path
+                return
+
+
+@contextmanager
+def held(*names: str):
+    """Every named file (blank names skipped) cached and kept from eviction while the block runs:
+    for processes started inside it that open them later (data-parallel ranks)."""
+    with contextlib.ExitStack() as stack:
+        for name in filter(None, names):
+            stack.enter_context(reading(name))
+        yield
 
 
 def _cached_copies() -> list[tuple[float, int, str]]:
