@@ -13,7 +13,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from lepton_web.env import env_bool, env_int, env_list, env_str
+from lepton_web.env import env_bool, env_int, env_list, env_s3_options, env_str, s3_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LEPTON_VAR_DIR", str(BASE_DIR / "var")))
@@ -226,8 +226,20 @@ STATIC_ROOT = Path(env_str("LEPTON_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("LEPTON_MEDIA_ROOT", str(VAR_DIR / "media")))
+# S3 storage: what workers read is downloaded once into LEPTON_CACHE_DIR, least recently used
+# copies evicted past this size (a copy being downloaded, or held open through it, is never evicted).
+LEPTON_CACHE_MAX_BYTES = env_int("LEPTON_CACHE_MAX_BYTES", 20 * 1024**3)
+# Uploads to S3 go up in parts of this size, a few at a time: what a web process holds of an upload.
+LEPTON_S3_PART_BYTES = env_int("LEPTON_S3_PART_BYTES", 8 * 1024**2)
+# Artifacts: the local disk by default; an S3-compatible bucket when LEPTON_STORAGE_URL or
+# AWS_STORAGE_BUCKET_NAME is set (then nodes share no disk with the web machine, see README).
+S3_OPTIONS = env_s3_options()
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if S3_OPTIONS is None
+    else s3_storage(
+        S3_OPTIONS, part_bytes=LEPTON_S3_PART_BYTES, url_seconds=env_int("LEPTON_DOWNLOAD_URL_SECONDS", 600)
+    ),
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 from tests import processes
 from tests.personas import build_world
 from tests.redis_db import claimed_database
+from tests.s3 import s3_bucket, s3_server, s3_storage  # noqa: F401 (fixtures of every test module)
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,15 @@ def start(env: dict, *args: str, sigint_ignored: bool = False) -> subprocess.Pop
     return process
 
 
+def start_program(argv: list[str], env: dict | None = None) -> subprocess.Popen:
+    """Any other program (a test's S3 server) the same way: own process group, output piped, registered."""
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    STARTED.append(process)
+    return process
+
+
 def group_members(process: subprocess.Popen) -> list[int]:
     """The pids still alive in the process group `start` gave `process` (zombies excluded)."""
     found = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()

@@ -1,7 +1,5 @@
 """REST API of datasets and versions. Thin: services decide, selectors scope."""
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -10,9 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.accounts.selectors import team_for_user
-from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin
+from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin, file_download_responses
 from apps.core.converters import ID_REGEX
 from apps.core.errors import NotFound
+from apps.core.storage import download_response, inline_response
 from apps.datasets import selectors, services
 from apps.datasets.filters import DatasetFilter, VersionFilter
 from apps.datasets.models import Dataset, DatasetVersion
@@ -128,12 +127,12 @@ class VersionViewSet(
             body["grid_url"] = reverse("api:dataset-version-preview-image", args=[version.dataset_id, number])
         return Response(body)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(responses=file_download_responses("application/octet-stream"))
     @action(detail=True, methods=["get"])
     def download(self, request, dataset_pk=None, number=None):
         version = self._ready_version(number)
         filename = f"{version.dataset.name}-v{version.number}.safetensors"
-        return FileResponse(default_storage.open(version.artifact, "rb"), as_attachment=True, filename=filename)
+        return download_response(version.artifact, filename=filename)
 
     @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY)})
     @action(detail=True, methods=["get"], url_path="preview.png", url_name="preview-image")
@@ -141,4 +140,4 @@ class VersionViewSet(
         version = self._ready_version(number)
         if not version.preview_image:
             raise NotFound("Only image datasets have a preview image.")
-        return FileResponse(default_storage.open(version.preview_image, "rb"), content_type="image/png")
+        return inline_response(version.preview_image, content_type="image/png")

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
@@ -20,7 +19,7 @@ from apps.accounts.quotas import check_quota, usage_record
 from apps.accounts.services import require_role
 from apps.core import work
 from apps.core.errors import ApplicationError, Conflict, PermissionDenied
-from apps.core.storage import delete_stored, local_path, scratch_path, store_file
+from apps.core.storage import delete_stored, local_path, scratch_path, store_file, store_upload
 from apps.datasets.ingest.pipeline import build_version_file
 from apps.datasets.ingest.source import IMAGE
 from apps.datasets.models import Dataset, DatasetVersion, SourceFormat, Task
@@ -143,11 +142,6 @@ def version_upload(
     except Exception:
         delete_stored(stored)
         raise
-
-
-def store_upload(uploaded_file, name: str) -> str:
-    """Move the request's temp file into storage (a rename when both are on one disk)."""
-    return default_storage.save(name, uploaded_file)
 
 
 @transaction.atomic

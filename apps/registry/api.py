@@ -1,18 +1,17 @@
 """REST API of the registry. Thin: services decide, selectors scope."""
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.selectors import team_for_user
-from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin, StrictQueryParamsMixin
+from apps.core.api.views import LimitedUploadMixin, ScopedQuerysetMixin, StrictQueryParamsMixin, file_download_responses
 from apps.core.converters import ID_REGEX
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.storage import download_response
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import dataset_for_user, latest_ready_version
 from apps.registry import evaluations, exports, selectors, services
@@ -136,14 +135,14 @@ class VersionViewSet(
         )
         return Response(ModelVersionSerializer(self.scoped_queryset().get(pk=version.pk)).data, status=202)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(responses=file_download_responses("application/octet-stream"))
     @action(detail=True, methods=["get"])
     def download(self, request, model_pk=None, number=None):
         version = self.get_object()
         if version.status != ModelVersion.Status.READY:
             raise NotFound(f"Version {number} is {version.status}; it has no weights yet.")
         filename = f"{version.model.name}-v{version.number}.safetensors"
-        return FileResponse(default_storage.open(version.artifact, "rb"), as_attachment=True, filename=filename)
+        return download_response(version.artifact, filename=filename)
 
 
 class VersionChildMixin(ModelChildMixin):
@@ -198,7 +197,7 @@ class ExportViewSet(VersionChildMixin, mixins.ListModelMixin, mixins.RetrieveMod
         export = exports.export_request(actor=request.user, version=version, format=params.validated_data["format"])
         return Response(ExportSerializer(export).data, status=202)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(responses=file_download_responses("application/octet-stream"))
     @action(detail=True, methods=["get"])
     def download(self, request, model_pk=None, version_number=None, export_format=None):
         export = self.get_object()
@@ -206,7 +205,7 @@ class ExportViewSet(VersionChildMixin, mixins.ListModelMixin, mixins.RetrieveMod
             raise NotFound(f"The {export_format} export is {export.status}.")
         version = export.version
         filename = f"{version.model.name}-v{version.number}.{export.format}"
-        return FileResponse(default_storage.open(export.artifact, "rb"), as_attachment=True, filename=filename)
+        return download_response(export.artifact, filename=filename)
 
 
 class AliasViewSet(

@@ -9,7 +9,6 @@ import re
 import uuid
 from pathlib import Path
 
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
@@ -20,7 +19,7 @@ from apps.accounts.services import require_role
 from apps.core import work
 from apps.core.digests import file_sha256
 from apps.core.errors import ApplicationError, Conflict, PermissionDenied
-from apps.core.storage import delete_stored, scratch_path, store_file
+from apps.core.storage import delete_stored, scratch_path, store_file, store_upload
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.registry.architectures import SpecError, validate_spec
 from apps.registry.measure import parameter_counts
@@ -146,9 +145,7 @@ def version_upload(
         _check_safetensors(uploaded_file, expected_for(spec, dataset_version))
     check_quota(model.team, storage_bytes=uploaded_file.size)  # fail fast, before moving the file
     # Store before taking the quota lock: moving a large file must not hold other writers up.
-    stored = default_storage.save(
-        f"uploads/{model.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix}", uploaded_file
-    )
+    stored = store_upload(uploaded_file, f"uploads/{model.team_id}/{uuid.uuid4().hex}{Path(uploaded_file.name).suffix}")
     try:
         return _create_uploaded_version(actor, model, dataset_version, spec, label, stored, fmt, uploaded_file.size)
     except Exception:

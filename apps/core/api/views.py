@@ -1,6 +1,17 @@
 """Base pieces for API views."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
+
 from apps.core.api.filtering import list_query_params, refuse_unknown_query_params
+
+
+def file_download_responses(content_type: str) -> dict:
+    """A file download's answers: the bytes (filesystem storage) or, with S3, a presigned redirect."""
+    return {
+        (200, content_type): OpenApiResponse(OpenApiTypes.BINARY),
+        302: OpenApiResponse(description="S3 storage: a redirect to a short-lived presigned URL of the file."),
+    }
 
 
 class StrictQueryParamsMixin:

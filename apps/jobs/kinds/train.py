@@ -8,7 +8,7 @@ The best validation epoch's weights become the version, evaluated on the test sp
 import torch
 
 from apps.core.params import Param, Params, invalid
-from apps.core.storage import local_path
+from apps.core.storage import held, local_path
 from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import version_splits
 from apps.jobs.kinds import register_kind
@@ -99,9 +99,10 @@ def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelV
         f"samples) for {config.epochs} epochs" + (f", resuming after epoch {resume.epoch}" if resume else "")
     )
     hooks = {"on_step": _progress_hook(context, config), "on_epoch": _epoch_hook(context), "resume": resume}
-    if context.job.gpus > 1:
-        rank_config = _rank_config(arch, transforms, base, dataset_version)
-        final = train_data_parallel(context, module, *splits, config, rank_config=rank_config, **hooks)
+    if context.job.gpus > 1:  # the rank processes open these files themselves: no eviction meanwhile
+        with held(dataset_version.artifact, base.artifact if base else ""):
+            rank_config = _rank_config(arch, transforms, base, dataset_version)
+            final = train_data_parallel(context, module, *splits, config, rank_config=rank_config, **hooks)
     else:
         final = train(module, *splits, config, device=context.device, **hooks)
     context.progress(0.96, "storing the best epoch's weights as a new version")

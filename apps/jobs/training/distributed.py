@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from django.conf import settings
 
-from apps.core.storage import local_path
+from apps.core.storage import held, local_path
 from apps.jobs.kinds import JobFailed
 from apps.jobs.training.ddp_rank import weights_digest
 from apps.jobs.training.loop import TrainConfig, TrainingState, train
@@ -35,9 +35,10 @@ def _rank_device(job, rank: int) -> str:
     return "cpu"
 
 
-def _start_ranks(context, config: TrainConfig, rank_config: dict, init_method: str, backend: str, folder: Path):
+def _start_ranks(
+    context, config: TrainConfig, rank_config: dict, init_method: str, backend: str, folder: Path, checkpoint: str
+):
     job, world = context.job, context.job.gpus
-    checkpoint = job.__class__.objects.filter(pk=job.pk).values_list("checkpoint", flat=True).first()
     ranks = []
     for rank in range(1, world):
         path = folder / f"rank-{rank}.json"
@@ -84,8 +85,10 @@ def train_data_parallel(
     backend = "nccl" if context.device.type == "cuda" else "gloo"
     init_method = f"tcp://127.0.0.1:{_free_port()}"
     context.log(f"data-parallel training: {world} processes, {backend}")
-    with tempfile.TemporaryDirectory() as folder:
-        ranks = _start_ranks(context, config, rank_config, init_method, backend, Path(folder))
+    job = context.job
+    checkpoint = job.__class__.objects.filter(pk=job.pk).values_list("checkpoint", flat=True).first()
+    with tempfile.TemporaryDirectory() as folder, held(checkpoint):  # the ranks open it themselves
+        ranks = _start_ranks(context, config, rank_config, init_method, backend, Path(folder), checkpoint)
         finished = False
         try:
             dist.init_process_group(backend, init_method=init_method, rank=0, world_size=world)
