@@ -1,4 +1,5 @@
-# Lepton: `make run` starts everything on http://127.0.0.1:8000; `make test` runs the suite;
+# Lepton: `make run` starts everything on http://127.0.0.1:8000; `make serve` is the production shape
+# (gunicorn on LEPTON_BIND with LEPTON_WEB_WORKERS workers, plus the node agent); `make test` runs the suite;
 # `make bench-smoke` runs every benchmark in its quick --smoke mode (CI does).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -10,7 +11,7 @@ BENCH_SMOKE_TIMEOUT ?= 300
 # pip on some machines warns about configured-but-absent local indexes; hide that noise only.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: run test lint install check-deploy bench-smoke
+.PHONY: run serve test lint install check-deploy bench-smoke
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,12 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runlocal 127.0.0.1:8000
+
+# exec: the serve command is then make's child itself, which forwards SIGTERM to it.
+serve: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput
+	exec $(PY) manage.py serve
 
 test: install
 	$(PY) -m pytest

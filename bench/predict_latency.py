@@ -45,6 +45,7 @@ def _environment(workdir: Path) -> dict:
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
         LEPTON_VAR_DIR=str(workdir),
         LEPTON_MEDIA_ROOT=str(workdir / "media"),
+        LEPTON_STATIC_ROOT=str(workdir / "static"),
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="127.0.0.1",
@@ -61,6 +62,7 @@ def _setup_django(env: dict) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG off: no server starts without it
 
 
 def _fixtures(family: str):

@@ -6,6 +6,7 @@ With no environment variables at all Lepton runs on a laptop: a SQLite file unde
 `REDIS_URL` (see README.md, "Configuration").
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,6 +220,15 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+
+# --- Web server (`manage.py serve`, `make serve`) --------------------------------------------
+LEPTON_BIND = env_str("LEPTON_BIND", "127.0.0.1:8000")
+# Worker processes: one per core this process may use (the affinity mask, where there is one).
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+LEPTON_WEB_WORKERS = env_int("LEPTON_WEB_WORKERS", CORES)
+# Threads per worker: they run requests while others wait on the database; idle kept-alive
+# connections wait in the worker's poller and hold none.
+LEPTON_WEB_THREADS = env_int("LEPTON_WEB_THREADS", 4)
 
 # --- Files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"

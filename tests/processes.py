@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from apps.core.processes import descendants
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -75,6 +77,33 @@ def group_members(process: subprocess.Popen) -> list[int]:
     """The pids still alive in the process group `start` gave `process` (zombies excluded)."""
     found = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True).stdout.split()
     return [int(pid) for pid in found if _alive(int(pid))]
+
+
+def descendants_running(process: subprocess.Popen, command: str, *, seconds: float = 120) -> list[int]:
+    """Wait until a descendant of `process` runs `command` (a word of its command line); all descendants' pids.
+
+    For commands that put their children in process groups of their own (runlocal, serve):
+    `group_members` does not see those, so a test collects them while they run and checks
+    `alive` after the stop.
+    """
+
+    def found():
+        pids = descendants(process.pid)
+        return pids if any(command in _command_line(pid) for pid in pids) else None
+
+    return wait_until(found, seconds=seconds, what=f"a {command} process under {process.pid}")
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (zombies excluded)."""
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
 
 
 def _alive(pid: int) -> bool:

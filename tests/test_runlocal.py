@@ -1,5 +1,6 @@
-"""What `make run` starts: the web server and a node agent together; Ctrl-C or SIGTERM stops both."""
+"""What `make run` starts: the web server (gunicorn) and a node agent together; Ctrl-C or SIGTERM stops both."""
 
+import json
 import os
 import signal
 import socket
@@ -7,11 +8,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.processes import group_members, start, stop
+from tests.processes import alive, descendants_running, group_members, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +46,15 @@ def _wait_for(url: str, seconds: float = 60) -> int:
     raise AssertionError(f"{url} did not answer within {seconds}s")
 
 
+def _create_token(port: int, name: str) -> int:
+    body = json.dumps({"username": "demo", "password": "demo", "name": name}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/auth/tokens/", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (a localhost URL)
+        return response.status
+
+
 @pytest.fixture(params=["orm", "redis"])
 def local_env(request, tmp_path):
     """A migrated, seeded installation in `tmp_path`, on the ORM broker or this run's Redis database."""
@@ -68,6 +79,10 @@ def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c_or_sigterm(local_e
     stack = start(local_env, "runlocal", f"127.0.0.1:{port}", sigint_ignored=how == "background")
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/login/") == 200
+        # Writes from both web workers at once (each token is a row; SQLite: WAL and the busy timeout).
+        with ThreadPoolExecutor(8) as pool:
+            created = list(pool.map(lambda n: _create_token(port, f"laptop-{n}"), range(8)))
+        assert created == [201] * 8
         worker = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", ENQUEUE_AND_WAIT],
             cwd=ROOT,
@@ -77,6 +92,7 @@ def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c_or_sigterm(local_e
             timeout=90,
         )
         assert "RESULT 2" in worker.stdout, worker.stdout + worker.stderr
+        children = descendants_running(stack, "qcluster")  # gunicorn and its workers, the agent and its clusters
     finally:
         if how == "foreground":
             os.killpg(stack.pid, sig)  # what Ctrl-C in a terminal does
@@ -88,3 +104,4 @@ def test_runlocal_serves_pages_runs_tasks_and_stops_on_ctrl_c_or_sigterm(local_e
             stop(stack)
     assert stack.returncode == 0, output
     assert group_members(stack) == [], "processes left running"
+    assert alive(children) == [], "children left running"

@@ -1,58 +1,38 @@
 """Run the web server and a local node agent (its workers) together; Ctrl-C stops both.
 
-`make run` uses this so a laptop needs one command. In production run the web server
-(gunicorn or similar) and the workers as separate services instead.
+`make run` uses this so a laptop needs one command. The web server is the same gunicorn that
+`serve` runs in production, not Django's runserver: runserver answers a kept-alive request in
+two writes and the second waits for the client's delayed ACK, so every SDK call on a reused
+connection took ~44 ms instead of ~2 ms. On SQLite its few workers share the database through
+WAL and the busy timeout (settings.SQLITE_OPTIONS), like the node agent's workers do.
 """
 
-import signal
-import subprocess
 import sys
-import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.processes import kill_tree
+from apps.core.processes import run_together
+from apps.core.webserver import gunicorn_command
+from apps.nodes.management.commands.node_agent import STOP_SECONDS
+
+# A laptop: two web workers are plenty for one person, and each one loads torch.
+LOCAL_WEB_WORKERS = 2
 
 
 class Command(BaseCommand):
-    help = "Start the development web server and a local node agent; stop both on Ctrl-C."
+    help = "Start the web server (gunicorn) and a local node agent; stop both on Ctrl-C or SIGTERM."
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--workers", type=int, default=LOCAL_WEB_WORKERS, help="Web worker processes.")
 
-    def handle(self, *args, addrport, **options):
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        # Before starting anything: a signal that comes while they start must stop them too.
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        manage = [sys.executable, "manage.py"]
-        processes = {
-            "web": subprocess.Popen([*manage, "runserver", "--noreload", addrport]),  # noqa: S603
-            "node": subprocess.Popen([*manage, "node_agent", "--name", "local"]),  # noqa: S603
-        }
+    def handle(self, *args, addrport, workers, **options):
+        web = gunicorn_command(bind=addrport, workers=workers, threads=settings.LEPTON_WEB_THREADS)
+        commands = {"web": web, "node": [sys.executable, "manage.py", "node_agent", "--name", "local"]}
         self.stdout.write(self.style.SUCCESS(f"Lepton is starting on http://{addrport}/ (Ctrl-C stops it)"))
-        try:
-            while not stopping and all(p.poll() is None for p in processes.values()):
-                time.sleep(0.5)
-        finally:
-            self._stop_all(processes)
-        exited = [name for name, p in processes.items() if p.returncode not in (0, -signal.SIGINT, -signal.SIGTERM)]
-        if exited and not stopping:
-            self.stderr.write(f"{', '.join(exited)} exited unexpectedly; stopped the rest.")
+        self.stdout.flush()
+        ended = run_together(commands, stop_seconds=STOP_SECONDS + 20)  # the agent waits for its clusters
+        if ended:
+            self.stderr.write(f"{', '.join(ended)} exited unexpectedly; stopped the rest.")
             sys.exit(1)
-
-    def _stop_all(self, processes):
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 45  # the node agent waits for its worker clusters
-        for process in processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                kill_tree(process)
