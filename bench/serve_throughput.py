@@ -23,9 +23,14 @@ A full run exits 1 when a goal is missed.
 The load generator runs on the same cores as the servers: threads that spend their time in
 socket calls (the GIL is released there), so it takes what it needs and leaves the rest.
 
---smoke: the same servers and endpoints, 2 s each after a 1 s warm-up; asserts that the
-production server failed no connection and that every answer of both servers was a 200, but
-not the ratios (a loaded CI machine moves those).
+The table also gives the CPU time the server's processes used and the requests answered per
+CPU second: on a machine that other work keeps busy, throughput follows the share of the cores
+a server gets, and requests per CPU second shows what each costs regardless.
+
+--smoke: the same servers and endpoints, 2 s each (2 slices) after a 1 s warm-up; asserts that
+the production server failed no connection and answered every request with a 200, but not the
+ratios (a loaded CI machine moves those). runserver's failures are printed, not asserted: it is
+the baseline, and it runs one thread with its own database connection per client.
 """
 
 import argparse
@@ -58,11 +63,13 @@ class Tally:
     failed_connections: int = 0
     non_200: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    server_cpu_seconds: float = 0.0  # what the server's processes used meanwhile
 
     def merge(self, other: "Tally") -> None:
         self.latencies_ms += other.latencies_ms
         self.failed_connections += other.failed_connections
         self.non_200 += other.non_200
+        self.server_cpu_seconds += other.server_cpu_seconds
         for status, count in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + count
 
@@ -246,6 +253,20 @@ def _load(port: int, endpoint: Endpoint, clients: int, seconds: float) -> tuple[
     return merged, elapsed
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) used so far by `pid` and the processes below it (Linux /proc)."""
+    from apps.core.processes import descendants
+
+    ticks = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -281,7 +302,9 @@ def _measure(args, env: dict, token: str, deployment: int) -> dict[tuple[str, st
             # Slices in turn, so that both servers see the same share of whatever else the machine runs.
             for _ in range(args.rounds):
                 for name, port in ports.items():
+                    cpu = _cpu_seconds(servers[name].pid)
                     tally, elapsed = _load(port, endpoint, args.clients, args.seconds / args.rounds)
+                    tally.server_cpu_seconds = _cpu_seconds(servers[name].pid) - cpu
                     total, seconds = results.get((name, endpoint.label), (Tally(), 0.0))
                     total.merge(tally)
                     results[name, endpoint.label] = total, seconds + elapsed
@@ -299,16 +322,18 @@ def _report(args, results) -> list[str]:
         f"taken in turn; {args.workers} production workers; {os.cpu_count()} cores shared with the load generator"
     )
     print(
-        f"{'server':<11}{'endpoint':<9}{'requests':>9}{'failed conn':>12}{'non-200':>8}{'req/s':>9}"
-        f"{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'server':<11}{'endpoint':<9}{'requests':>9}{'failed conn':>12}{'non-200':>8}{'req/s':>8}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'server cpu s':>13}{'req/cpu s':>10}"
     )
     throughput = {}
     for (server, endpoint), (tally, elapsed) in results.items():
-        throughput[server, endpoint] = len(tally.latencies_ms) / elapsed
+        answered = len(tally.latencies_ms)
+        throughput[server, endpoint] = answered / elapsed
         print(
-            f"{server:<11}{endpoint:<9}{len(tally.latencies_ms):>9}{tally.failed_connections:>12}{tally.non_200:>8}"
-            f"{throughput[server, endpoint]:>9.0f}{_percentile(tally.latencies_ms, 0.5):>8.1f}"
-            f"{_percentile(tally.latencies_ms, 0.99):>8.1f}"
+            f"{server:<11}{endpoint:<9}{answered:>9}{tally.failed_connections:>12}{tally.non_200:>8}"
+            f"{throughput[server, endpoint]:>8.0f}{_percentile(tally.latencies_ms, 0.5):>8.1f}"
+            f"{_percentile(tally.latencies_ms, 0.99):>8.1f}{tally.server_cpu_seconds:>13.1f}"
+            f"{answered / max(tally.server_cpu_seconds, 1e-9):>10.0f}"
         )
     for (server, endpoint), (tally, _) in results.items():
         if tally.non_200:
@@ -357,8 +382,9 @@ def main() -> None:
         failed = sum(results["production", e][0].failed_connections for e in ("no-op", "predict"))
         assert failed == 0, f"the production server failed {failed} connections"
         for (server, endpoint), (tally, _) in results.items():
-            assert tally.non_200 == 0, f"{server} {endpoint}: answers other than 200: {tally.statuses}"
             assert tally.latencies_ms, f"{server} {endpoint}: no request was answered"
+            if server == "production":
+                assert tally.non_200 == 0, f"{server} {endpoint}: answers other than 200: {tally.statuses}"
     elif missed:
         sys.exit(f"goals missed: {', '.join(missed)}")
 
