@@ -5,10 +5,12 @@
 One installation (a fresh SQLite file, or the DATABASE_URL given: then a user of its own is
 added to it) with a user, an API token, and a deployment of an iris MLP (random weights: the
 serving cost does not depend on training). DEBUG off, static files collected, as in production.
-Each server in turn listens on a free loopback port: the production server (gunicorn, gthread,
---workers web workers, default one per core) and `manage.py runserver --noreload` (threaded).
-For each server and each endpoint, --clients threads (http.client, one kept-alive connection
-each, all connecting at once) send requests back to back for --seconds after a short warm-up:
+Both servers listen on free loopback ports: the production server (gunicorn, gthread, --workers
+web workers, default one per core) and `manage.py runserver --noreload` (threaded). For each
+server and each endpoint, --clients threads (http.client, one kept-alive connection each, all
+connecting at once) send requests back to back for --seconds in all, after a short warm-up, in
+--rounds slices taken in turn (server by server, endpoint by endpoint: whatever else the machine
+runs meanwhile weighs on each pair alike):
 
 - no-op: `GET /api/v1/teams/` with the token (authentication, one page of a list);
 - predict: `POST /api/v1/deployments/<id>/predict` with one sample (batch 1).
@@ -295,20 +297,22 @@ def _measure(args, env: dict, token: str, deployment: int) -> dict[tuple[str, st
             command = _server_command(name, port, args.workers)
             print(f"  {name}: {' '.join(command[1:])}", flush=True)
             servers[name] = _start(command, env, port, log)
-        results = {}
-        for endpoint in endpoints:
-            for port in ports.values():  # loads the module in every worker, warms caches
+        for endpoint in endpoints:  # loads the module in every worker, warms caches
+            for port in ports.values():
                 _load(port, endpoint, args.clients, args.warmup)
-            # Slices in turn, so that both servers see the same share of whatever else the machine runs.
-            for _ in range(args.rounds):
+        # Slices in turn (server by server, endpoint by endpoint), so that each pair sees the same
+        # share of whatever else the machine runs meanwhile.
+        results = {(name, endpoint.label): (Tally(), 0.0) for endpoint in endpoints for name in ports}
+        for round_number in range(args.rounds):
+            for endpoint in endpoints:
                 for name, port in ports.items():
                     cpu = _cpu_seconds(servers[name].pid)
                     tally, elapsed = _load(port, endpoint, args.clients, args.seconds / args.rounds)
                     tally.server_cpu_seconds = _cpu_seconds(servers[name].pid) - cpu
-                    total, seconds = results.get((name, endpoint.label), (Tally(), 0.0))
+                    total, seconds = results[name, endpoint.label]
                     total.merge(tally)
                     results[name, endpoint.label] = total, seconds + elapsed
-            print(f"  {endpoint.label} measured", flush=True)
+            print(f"  round {round_number + 1} of {args.rounds} measured", flush=True)
     finally:
         for server in servers.values():
             _stop(server)
