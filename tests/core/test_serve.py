@@ -1,5 +1,6 @@
 """`make serve`: gunicorn and a node agent with production settings; static files through whitenoise's manifest."""
 
+import os
 import re
 import secrets
 import signal
@@ -97,3 +98,16 @@ def test_debug_off_without_collectstatic_fails_at_start_with_a_clear_message(tmp
     )
     assert bare.returncode != 0
     assert "collectstatic --noinput" in bare.stderr
+
+
+def test_children_stop_when_serve_itself_is_killed(tmp_path):
+    port = _free_port()
+    env = lepton_env(tmp_path, LEPTON_WEB_WORKERS="1")
+    stack = start(env, "serve", "--no-node-agent", "--bind", f"127.0.0.1:{port}")
+    try:
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz"), seconds=90, what="/healthz")
+        children = descendants_running(stack, "gunicorn")
+        os.kill(stack.pid, signal.SIGKILL)  # no chance to stop them: the kernel sends them SIGTERM
+        wait_until(lambda: not alive(children), seconds=45, what="gunicorn gone after serve was killed")
+    finally:
+        stop(stack)
