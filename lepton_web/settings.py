@@ -229,6 +229,9 @@ LEPTON_WEB_WORKERS = env_int("LEPTON_WEB_WORKERS", CORES)
 # Threads per worker: they run requests while others wait on the database; idle kept-alive
 # connections wait in the worker's poller and hold none.
 LEPTON_WEB_THREADS = env_int("LEPTON_WEB_THREADS", 4)
+# `serve` runs this machine's node agent too, under this name; a web machine that runs no jobs sets it off.
+LEPTON_SERVE_NODE_AGENT = env_bool("LEPTON_SERVE_NODE_AGENT", True)
+LEPTON_NODE_NAME = env_str("LEPTON_NODE_NAME", "local")
 
 # --- Files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"

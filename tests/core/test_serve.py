@@ -102,11 +102,12 @@ def test_debug_off_without_collectstatic_fails_at_start_with_a_clear_message(tmp
 
 def test_children_stop_when_serve_itself_is_killed(tmp_path):
     port = _free_port()
-    env = lepton_env(tmp_path, LEPTON_WEB_WORKERS="1")
-    stack = start(env, "serve", "--no-node-agent", "--bind", f"127.0.0.1:{port}")
+    env = lepton_env(tmp_path, LEPTON_WEB_WORKERS="1", LEPTON_SERVE_NODE_AGENT="0", LEPTON_BIND=f"127.0.0.1:{port}")
+    stack = start(env, "serve")
     try:
         wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz"), seconds=90, what="/healthz")
         children = descendants_running(stack, "gunicorn")
+        assert not any("node_agent" in Path(f"/proc/{pid}/cmdline").read_text() for pid in children)
         os.kill(stack.pid, signal.SIGKILL)  # no chance to stop them: the kernel sends them SIGTERM
         wait_until(lambda: not alive(children), seconds=45, what="gunicorn gone after serve was killed")
     finally:

@@ -2,6 +2,9 @@
 
     manage.py serve [--bind 127.0.0.1:8000] [--workers N] [--node-name local | --no-node-agent]
 
+Each option's default comes from the environment (LEPTON_BIND, LEPTON_WEB_WORKERS,
+LEPTON_NODE_NAME, LEPTON_SERVE_NODE_AGENT), so `make serve` is configured like the rest.
+
 `make serve` runs `migrate` and `collectstatic` first. gunicorn (gthread workers: see
 apps/core/webserver.py for why) listens on LEPTON_BIND with LEPTON_WEB_WORKERS worker processes
 (default: one per core); a web machine that runs no jobs passes --no-node-agent.
@@ -24,8 +27,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=settings.LEPTON_BIND, help="host:port (LEPTON_BIND).")
         parser.add_argument("--workers", type=int, default=settings.LEPTON_WEB_WORKERS, help="LEPTON_WEB_WORKERS.")
-        parser.add_argument("--node-name", default="local", help="Name of this machine's node.")
-        parser.add_argument("--no-node-agent", action="store_true", help="Serve the web only (a web machine).")
+        parser.add_argument("--node-name", default=settings.LEPTON_NODE_NAME, help="LEPTON_NODE_NAME.")
+        parser.add_argument(
+            "--no-node-agent",
+            action="store_true",
+            default=not settings.LEPTON_SERVE_NODE_AGENT,
+            help="Serve the web only, a web machine (LEPTON_SERVE_NODE_AGENT=0).",
+        )
 
     def handle(self, *args, bind, workers, node_name, no_node_agent, **options):
         if workers < 1:
