@@ -93,9 +93,13 @@ class Jobs(Collection):
         pool: str = "",
         gpu_model: str = "",
         min_gpu_memory_bytes: int | None = None,
+        nodes: int = 1,
     ) -> Job:
+        """Queue a job; `gpus` per node, `nodes` > 1 spans that many nodes at once (train jobs)."""
         body = {"team": team or self._client.team, "kind": kind, "spec": spec, "gpus": gpus, "priority": priority}
         body.update(pool=pool, gpu_model=gpu_model)
         if min_gpu_memory_bytes:
             body["min_gpu_memory_bytes"] = min_gpu_memory_bytes
+        if nodes != 1:
+            body["nodes"] = nodes
         return Job(self._client, self._client.http.post(self.path, json=body))

@@ -61,16 +61,19 @@ class Model(Resource):
             return Version(self._client, ready["results"][0], self.id)
         return Version.fetch(self._client, self.id, number)
 
-    def train(self, dataset, *, epochs: int = 10, dataset_version: int | None = None, gpus: int = 0, **spec):
+    def train(
+        self, dataset, *, epochs: int = 10, dataset_version: int | None = None, gpus: int = 0, nodes: int = 1, **spec
+    ):
         """Submit a train job on `dataset` (a Dataset or id); returns its Job handle at once.
 
+        `gpus` is per node; `nodes` > 1 trains data-parallel across that many nodes at once.
         Other training settings go in **spec: batch_size, optimizer, learning_rate, schedule, seed,
         base_version (fine-tune that version), label, … (see the API docs of POST /api/v1/jobs/).
         """
         spec = {"model": self.id, "dataset": ident_of(dataset), "epochs": epochs, **spec}
         if dataset_version is not None:
             spec["dataset_version"] = dataset_version
-        return self._client.jobs.submit("train", spec, team=self.team, gpus=gpus)
+        return self._client.jobs.submit("train", spec, team=self.team, gpus=gpus, nodes=nodes)
 
     def compress(
         self,

@@ -285,6 +285,8 @@ LEPTON_HEARTBEAT_SECONDS = env_int("LEPTON_HEARTBEAT_SECONDS", 5)
 LEPTON_HEARTBEAT_THREAD = env_bool("LEPTON_HEARTBEAT_THREAD", True)
 LEPTON_PROGRESS_INTERVAL = float(env_str("LEPTON_PROGRESS_INTERVAL", "1.0"))
 LEPTON_JOB_TIME_LIMIT_SECONDS = env_int("LEPTON_JOB_TIME_LIMIT_SECONDS", 24 * 3600)
+# The ranks of a data-parallel run wait this long for each other to join (then the attempt crashes and is retried).
+LEPTON_RENDEZVOUS_SECONDS = env_int("LEPTON_RENDEZVOUS_SECONDS", 300)
 
 # --- Nodes ----------------------------------------------------------------------------------
 LEPTON_NODE_HEARTBEAT_SECONDS = env_int("LEPTON_NODE_HEARTBEAT_SECONDS", 5)
@@ -295,6 +297,8 @@ LEPTON_SCHEDULER_MIN_INTERVAL = float(env_str("LEPTON_SCHEDULER_MIN_INTERVAL", "
 LEPTON_SCHEDULER_PASS_GRACE = env_int("LEPTON_SCHEDULER_PASS_GRACE", 2 * LEPTON_NODE_HEARTBEAT_SECONDS)
 # Node heartbeats run the reaper at most this often, cluster-wide (not once per node per beat).
 LEPTON_REAP_INTERVAL_SECONDS = env_int("LEPTON_REAP_INTERVAL_SECONDS", LEPTON_NODE_HEARTBEAT_SECONDS)
+# How other nodes reach this one for a multi-node job's rendezvous (rank 0's); default: its host name's address.
+LEPTON_NODE_ADDRESS = env_str("LEPTON_NODE_ADDRESS", "")
 LEPTON_FAKE_GPUS = env_int("LEPTON_FAKE_GPUS", 0)  # test-only: a node agent reports this many pretend GPUs
 
 # --- Deployments ------------------------------------------------------------------------------

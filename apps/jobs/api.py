@@ -13,7 +13,7 @@ from apps.core.api.views import ScopedQuerysetMixin, StrictQueryParamsMixin
 from apps.jobs import kinds, selectors, services
 from apps.jobs.filters import JobFilter
 from apps.jobs.kinds import kind_handler
-from apps.jobs.models import Job, JobEpoch
+from apps.jobs.models import Job, JobEpoch, JobRank
 from apps.jobs.serializers import (
     JobDetailSerializer,
     JobEpochSerializer,
@@ -37,7 +37,10 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
     def scoped_queryset(self):
         jobs = selectors.jobs_for_user(self.request.user)
         if self.action != "list":
-            jobs = jobs.prefetch_related(Prefetch("epochs", queryset=JobEpoch.objects.order_by("epoch")))
+            jobs = jobs.prefetch_related(
+                Prefetch("epochs", queryset=JobEpoch.objects.order_by("epoch")),
+                Prefetch("ranks", queryset=JobRank.objects.select_related("node").order_by("rank")),
+            )
         return jobs
 
     def get_serializer_class(self):
@@ -59,6 +62,7 @@ class JobViewSet(ScopedQuerysetMixin, mixins.ListModelMixin, mixins.RetrieveMode
             pool=data["pool"],
             gpu_model=data["gpu_model"],
             min_gpu_memory_bytes=data.get("min_gpu_memory_bytes"),
+            nodes=data["nodes"],
             max_attempts=data.get("max_attempts"),
             time_limit_seconds=data.get("time_limit_seconds"),
         )

@@ -34,6 +34,11 @@ TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 class Job(models.Model):
     """One unit of work a worker runs for a team. Status changes only through `transitions.job_transition`.
 
+    A job with `nodes` > 1 (a gang) runs as one rank per node (`JobRank`): rank 0 is the job
+    row's own attempt (`node`, `gpu_indexes`, `dispatched_at`, `claimed_at`, `heartbeat_at` are
+    rank 0's), the other ranks' rows carry theirs. Rank 0 writes `rendezvous_address` and
+    `rendezvous_port` for the attempt; placement clears them.
+
     `attempts` counts dispatched attempts: only the attempt whose number equals `attempts` may
     write, and only while the job is running (see apps.jobs.transitions). `dispatched_at` is set
     once the current attempt's task is in the broker (empty: placed, but the placer died before
@@ -60,6 +65,7 @@ class Job(models.Model):
         max_length=100, blank=True, help_text='A GPU model its GPUs must match (part of the name, e.g. "A100").'
     )
     min_gpu_memory_bytes = models.PositiveBigIntegerField(null=True, blank=True, help_text="Memory each GPU needs.")
+    nodes = models.PositiveSmallIntegerField(default=1, help_text="Nodes the job spans; gpus is per node.")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     status_reason = models.TextField(blank=True, help_text="Why the job is in its status (or waiting).")
     max_attempts = models.PositiveSmallIntegerField(default=3)
@@ -73,6 +79,12 @@ class Job(models.Model):
     device = models.CharField(max_length=200, blank=True)
     node = models.ForeignKey("nodes.Node", on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
     gpu_indexes = models.JSONField(default=list, blank=True, help_text="The node's GPUs the job holds (or held).")
+    rendezvous_address = models.CharField(
+        max_length=255, blank=True, help_text="A multi-node job's rank-0 address, written by rank 0 for the others."
+    )
+    rendezvous_port = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Its rendezvous port (rank 0's TCPStore)."
+    )
     time_limit_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Stopped and failed past it.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
@@ -169,3 +181,31 @@ class SchedulerState(models.Model):
 
     def __str__(self):
         return "scheduler state"
+
+
+class JobRank(models.Model):
+    """One node's share of a multi-node job's current attempt: which node and GPUs, and its worker's liveness.
+
+    Written whole by the placement that admits the gang (apps.jobs.gang) and replaced by the
+    next one. Rank 0's liveness is the job row's; ranks 1.. write theirs here, only while the
+    job is still at `attempt` (a rank of an older attempt is refused and stops).
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="ranks")
+    rank = models.PositiveSmallIntegerField(help_text="The node's place in the gang (its ranks are rank x per-node).")
+    node = models.ForeignKey("nodes.Node", on_delete=models.CASCADE, related_name="job_ranks")
+    gpu_indexes = models.JSONField(default=list, blank=True)
+    attempt = models.PositiveSmallIntegerField()
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "rank"], name="job_rank_unique"),
+            models.UniqueConstraint(fields=["job", "node"], name="job_rank_one_per_node"),
+        ]
+
+    def __str__(self):
+        return f"{self.job} rank {self.rank} on {self.node_id}"

@@ -142,6 +142,7 @@ class JobContext:
     def __init__(self, job: Job, attempt: int, heartbeat: Heartbeat | None):
         self.job, self.attempt, self._heartbeat = job, attempt, heartbeat
         self._cancelled = False
+        self.resumed_from = ""  # the checkpoint this attempt resumed from (load_checkpoint)
         self._warnings: list[str] = []  # noted by the warnings hook, written at the next safe point
         self.device = job_device(job)
         self._started, self._start_fraction = time.monotonic(), job.progress
@@ -225,6 +226,7 @@ class JobContext:
         if not name:
             return None
         self.log(f"resuming from checkpoint {name.rsplit('/', 1)[-1]}")
+        self.resumed_from = name
         return torch.load(local_path(name), map_location="cpu", weights_only=True)
 
 
@@ -322,11 +324,14 @@ def _finish(job: Job, attempt: int, status: str, reason: str) -> None:
 
 
 def _record_gpu_time(job: Job, attempt: int, seconds: float) -> None:
-    """GPU-seconds of this attempt into the usage ledger, exactly once per attempt."""
+    """GPU-seconds of this attempt into the usage ledger, exactly once per attempt.
+
+    A multi-node job's rank 0 records the whole gang's: its attempt spans every rank's.
+    """
     if job.gpus:
         record_usage(
             team=job.team,
             kind=UsageRecord.Kind.GPU_SECONDS,
-            amount=round(job.gpus * seconds),
+            amount=round(job.gpus * job.nodes * seconds),
             source=f"job:{job.pk}:attempt:{attempt}",
         )

@@ -41,6 +41,7 @@ from apps.accounts.models import Team, TeamQuota
 from apps.accounts.plans import quota_ensure
 from apps.accounts.quotas import LiveUsage, teams_usage
 from apps.core.queue import enqueue, enqueue_many
+from apps.jobs.gang import gang_rank_load, place_gang
 from apps.jobs.models import GpuLease, Job, JobStatus, SchedulerState
 from apps.jobs.transitions import HOLDING
 from apps.nodes.models import Gpu, Node
@@ -219,9 +220,15 @@ def _take_turn() -> None:
 def _load_nodes() -> tuple[list[_Node], int]:
     """The placeable nodes with a free worker slot (and their free GPUs), and how many are placeable."""
     nodes = list(placeable_nodes().order_by("name"))
-    held = dict(
-        Job.objects.filter(node__in=nodes, status__in=HOLDING).values_list("node_id").annotate(n=Count("pk")).order_by()
+    held = defaultdict(
+        int,
+        Job.objects.filter(node__in=nodes, status__in=HOLDING)
+        .values_list("node_id")
+        .annotate(n=Count("pk"))
+        .order_by(),
     )
+    for node_id, ranks in gang_rank_load([n.pk for n in nodes]).items():  # multi-node jobs' other nodes
+        held[node_id] += ranks
     open_nodes = [n for n in nodes if held.get(n.pk, 0) < n.worker_slots]
     free = defaultdict(list)
     gpus = Gpu.objects.filter(node__in=open_nodes, lease__isnull=True).order_by("node_id", "index")
@@ -247,7 +254,17 @@ def _load_teams(team_ids: list[int]) -> dict[int, _Team]:
     }
 
 
-_CANDIDATE_FIELDS = ("pk", "team_id", "priority", "created_at", "gpus", "pool", "gpu_model", "min_gpu_memory_bytes")
+_CANDIDATE_FIELDS = (
+    "pk",
+    "team_id",
+    "priority",
+    "created_at",
+    "gpus",
+    "nodes",
+    "pool",
+    "gpu_model",
+    "min_gpu_memory_bytes",
+)
 
 
 def _candidates(depth: int, *, after: int = 0, teams: list[int] | None = None) -> list[Job]:
@@ -259,7 +276,14 @@ def _candidates(depth: int, *, after: int = 0, teams: list[int] | None = None) -
         queued.annotate(
             place=Window(
                 RowNumber(),
-                partition_by=[F("team_id"), F("gpus"), F("pool"), F("gpu_model"), F("min_gpu_memory_bytes")],
+                partition_by=[
+                    F("team_id"),
+                    F("gpus"),
+                    F("nodes"),
+                    F("pool"),
+                    F("gpu_model"),
+                    F("min_gpu_memory_bytes"),
+                ],
                 order_by=[F("priority").desc(), F("created_at").asc(), F("pk").asc()],
             )
         )
@@ -279,7 +303,7 @@ def _plan(plan: _Plan, teams: dict[int, _Team], nodes: list[_Node]) -> None:
         team = teams[team_id]
         job = team.queue[team.next]
         team.next += 1
-        if getattr(job, "nodes", 1) > 1:
+        if job.nodes > 1:
             plan.gangs.append(job)  # spans nodes: placed on its own, all or nothing (apps.jobs.gang)
         else:
             outcome = _fit(job, team, nodes)
@@ -392,9 +416,10 @@ def _write(plan: _Plan) -> int:
             _mark_scheduled(placed[start : start + WRITE_BATCH], now)
         sends = [(job.pk, still[job.pk] + 1, node.node.queue) for job, node, _ in placed]
         transaction.on_commit(lambda: jobs_dispatch(sends))
+    gangs = {job.pk: _place_gang(job) for job in plan.gangs}
+    plan.waiting.update((pk, outcome) for pk, outcome in gangs.items() if isinstance(outcome, str))
     _note_waiting(plan.waiting)
-    gangs = sum(1 for job in plan.gangs if _place_gang(job) is True)
-    return len(placed) + gangs
+    return len(placed) + sum(1 for outcome in gangs.values() if outcome is True)
 
 
 def _mark_scheduled(chunk: list[tuple[Job, _Node, list[Gpu]]], now) -> None:
@@ -453,8 +478,6 @@ def _note_waiting(waiting: dict[int, str]) -> None:
 
 def _place_gang(job: Job) -> bool | str:
     """A job spanning nodes is placed all at once by the gang placer (in a savepoint of this pass)."""
-    from apps.jobs.gang import place_gang
-
     try:
         with transaction.atomic():
             return place_gang(job)

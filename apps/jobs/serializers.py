@@ -4,7 +4,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from apps.jobs import kinds
-from apps.jobs.models import Job, JobEpoch, JobKind, JobLogLine
+from apps.jobs.models import Job, JobEpoch, JobKind, JobLogLine, JobRank
 from apps.jobs.selectors import job_log_tail, job_waiting
 
 
@@ -33,6 +33,17 @@ class JobLogLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class JobRankSerializer(serializers.ModelSerializer):
+    """Where one node's share of a multi-node job runs (its current or last attempt)."""
+
+    node = serializers.CharField(source="node.name", read_only=True)
+
+    class Meta:
+        model = JobRank
+        fields = ["rank", "node", "gpu_indexes", "attempt", "claimed_at", "heartbeat_at"]
+        read_only_fields = fields
+
+
 class JobSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None, allow_null=True)
@@ -53,6 +64,7 @@ class JobSerializer(serializers.ModelSerializer):
             "pool",
             "gpu_model",
             "min_gpu_memory_bytes",
+            "nodes",
             "status",
             "status_reason",
             "attempts",
@@ -94,11 +106,12 @@ class JobWaitingSerializer(serializers.Serializer):
 
 class JobDetailSerializer(JobSerializer):
     epochs = JobEpochSerializer(many=True, read_only=True)
+    ranks = JobRankSerializer(many=True, read_only=True, help_text="A multi-node job's nodes (empty for one node).")
     log_tail = serializers.SerializerMethodField()
     waiting = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "epochs", "log_tail", "waiting"]
+        fields = [*JobSerializer.Meta.fields, "epochs", "ranks", "log_tail", "waiting"]
         read_only_fields = fields
 
     @extend_schema_field(JobWaitingSerializer(allow_null=True))
@@ -126,7 +139,10 @@ class JobSubmitSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=JobKind.choices)
     spec = JobSpecField()
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
-    gpus = serializers.IntegerField(default=0, min_value=0, max_value=64)
+    gpus = serializers.IntegerField(default=0, min_value=0, max_value=64, help_text="GPUs per node.")
+    nodes = serializers.IntegerField(
+        default=1, min_value=1, max_value=64, help_text="Nodes the job spans, all at once (train jobs only)."
+    )
     pool = serializers.SlugField(max_length=50, default="", allow_blank=True, help_text="Node pool; blank: any.")
     gpu_model = serializers.CharField(
         max_length=100, default="", allow_blank=True, help_text='Part of the GPU model name, e.g. "A100".'

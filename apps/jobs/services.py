@@ -21,6 +21,7 @@ from apps.accounts.services import require_role
 from apps.core.errors import ApplicationError, Conflict, QuotaExceeded
 from apps.core.queue import enqueue_on_commit
 from apps.core.work import work_retrying
+from apps.jobs.gang import gang_dispatch_undelivered, gangs_lost
 from apps.jobs.kinds import kind_handler
 from apps.jobs.models import Job, JobLogLine, JobStatus
 from apps.jobs.scheduler import NEW_JOB_REASON, RUN_TASK, jobs_dispatch_undelivered, jobs_request_pass
@@ -41,6 +42,7 @@ def job_submit(
     spec: dict,
     priority: int = 0,
     gpus: int = 0,
+    nodes: int = 1,
     max_attempts: int | None = None,
     time_limit_seconds: int | None = None,
     pool: str = "",
@@ -50,8 +52,10 @@ def job_submit(
 ) -> Job:
     """Check the spec with its kind's declaration and queue the job; placement happens once it commits.
 
-    Kinds that only their own app starts (an ingest is the worker's half of a dataset upload)
-    are refused here unless that app asks (`on_behalf_of_app`, through apps.core.work).
+    `nodes` > 1 asks for that many nodes with `gpus` GPUs each, at once (apps.jobs.gang): only
+    kinds that can run a node's share (train) may ask. Kinds that only their own app starts (an
+    ingest is the worker's half of a dataset upload) are refused here unless that app asks
+    (`on_behalf_of_app`, through apps.core.work).
     """
     require_role(actor, team, Role.MEMBER)
     handler = kind_handler(kind)
@@ -65,7 +69,12 @@ def job_submit(
         field = "gpu_model" if gpu_model else "min_gpu_memory_bytes"
         problem = f"{field}: only a job that asks for GPUs can name them."
         raise ApplicationError(problem, fields={field: ["Needs gpus."]})
-    _refuse_what_can_never_fit(team, gpus, pool=pool, gpu_model=gpu_model, min_memory=min_gpu_memory_bytes)
+    if nodes > 1 and handler.run_rank is None:
+        raise ApplicationError(
+            f"nodes: {kind} jobs run on one node; only train jobs can span nodes.",
+            fields={"nodes": ["Only train jobs can span nodes."]},
+        )
+    _refuse_what_can_never_fit(team, gpus, nodes, pool=pool, gpu_model=gpu_model, min_memory=min_gpu_memory_bytes)
     clean = handler.check(spec, team=team, actor=actor)
     with transaction.atomic():
         job = Job.objects.create(
@@ -79,6 +88,7 @@ def job_submit(
             pool=pool,
             gpu_model=gpu_model,
             min_gpu_memory_bytes=min_gpu_memory_bytes,
+            nodes=nodes,
             max_attempts=max_attempts or settings.LEPTON_JOB_MAX_ATTEMPTS,
             status_reason=NEW_JOB_REASON,
             time_limit_seconds=time_limit_seconds or settings.LEPTON_JOB_TIME_LIMIT_SECONDS,
@@ -92,8 +102,14 @@ def work_request(kind: str, *, actor, team: Team, spec: dict, gpus: int = 0) -> 
     return job_submit(actor=actor, team=team, kind=kind, spec=spec, gpus=gpus, on_behalf_of_app=True).pk
 
 
-def _refuse_what_can_never_fit(team: Team, gpus: int, *, pool: str, gpu_model: str, min_memory: int | None) -> None:
-    """A job that no node, pool or quota could ever run is refused now, not left queued forever."""
+def _refuse_what_can_never_fit(
+    team: Team, gpus: int, span: int = 1, *, pool: str, gpu_model: str, min_memory: int | None
+) -> None:
+    """A job that no node, pool or quota could ever run is refused now, not left queued forever.
+
+    `span` > 1 (a job's `nodes`) needs that many distinct nodes of `gpus` such GPUs each, and
+    `gpus` x `span` GPUs of the team's quota.
+    """
     quota = quota_ensure(team)  # a team without a row is on the default plan
     if pool and quota.pools and pool not in quota.pools:
         allowed = ", ".join(sorted(quota.pools))
@@ -108,26 +124,38 @@ def _refuse_what_can_never_fit(team: Team, gpus: int, *, pool: str, gpu_model: s
         nodes = nodes.filter(pool=pool)
     elif quota.pools:
         nodes = nodes.filter(pool__in=quota.pools)
-    if gpus <= 0:
-        return
-    allowed = quota.limit("max_concurrent_gpus")
-    if gpus > allowed:
-        raise QuotaExceeded(
-            f"team quota: the job asks for {gpus} GPUs; team {team.slug} may hold at most {allowed}",
-            limit="max_concurrent_gpus",
-        )
     matching = Q()
     if gpu_model:
         matching &= Q(gpus__model_name__icontains=gpu_model)
     if min_memory:
         matching &= Q(gpus__memory_total_bytes__gte=min_memory)
-    largest = nodes.annotate(n=Count("gpus", filter=matching)).aggregate(m=Max("n"))["m"]
-    if not largest or gpus > largest:
-        where = f" in pool {pool}" if pool else ""
-        kind = " matching" if gpu_model or min_memory else ""
-        raise ApplicationError(
-            f"gpus: no node{where} has {gpus}{kind} GPUs (the largest has {largest or 0}).",
-            fields={"gpus": [f"No node{where} has {gpus}{kind} GPUs."]},
+    if gpus > 0:
+        _refuse_past_the_gpu_quota(team, quota, gpus, span)
+        largest = nodes.annotate(n=Count("gpus", filter=matching)).aggregate(m=Max("n"))["m"]
+        if not largest or gpus > largest:
+            where = f" in pool {pool}" if pool else ""
+            kind = " matching" if gpu_model or min_memory else ""
+            raise ApplicationError(
+                f"gpus: no node{where} has {gpus}{kind} GPUs (the largest has {largest or 0}).",
+                fields={"gpus": [f"No node{where} has {gpus}{kind} GPUs."]},
+            )
+    if span > 1:
+        able = nodes.annotate(n=Count("gpus", filter=matching)).filter(n__gte=gpus).count()
+        if span > able:
+            each = f" with {gpus} GPU{'s' if gpus > 1 else ''}" if gpus else ""
+            raise ApplicationError(
+                f"nodes: the job asks for {span} nodes{each}; there are {able}.",
+                fields={"nodes": [f"Only {able} node(s){each}."]},
+            )
+
+
+def _refuse_past_the_gpu_quota(team: Team, quota, gpus: int, span: int) -> None:
+    allowed = quota.limit("max_concurrent_gpus")
+    if gpus * span > allowed:
+        each = f" ({gpus} on each of {span} nodes)" if span > 1 else ""
+        raise QuotaExceeded(
+            f"team quota: the job asks for {gpus * span} GPUs{each}; team {team.slug} may hold at most {allowed}",
+            limit="max_concurrent_gpus",
         )
 
 
@@ -210,13 +238,15 @@ def jobs_reap_stale() -> int:
 
     nodes_mark_silent_offline()
     now = timezone.now()
-    sent = jobs_dispatch_undelivered()
+    sent = jobs_dispatch_undelivered() + gang_dispatch_undelivered()
     handled = _cancel_queued_with_a_cancel_request()
     lost_node = Job.objects.filter(
         status__in=(JobStatus.SCHEDULED, JobStatus.RUNNING), node__status=Node.Status.OFFLINE
     )
     for job in lost_node.select_related("node"):
         handled += _requeue_or_fail(job, f"node {job.node.name} went offline ({job.node.status_reason})")
+    for job, why in gangs_lost():  # any rank's loss is the whole job's (apps.jobs.gang)
+        handled += _requeue_or_fail(job, why)
     silent = now - timedelta(seconds=settings.LEPTON_JOB_STALE_SECONDS)
     for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=silent):
         handled += _requeue_or_fail(
@@ -261,7 +291,7 @@ def _record_lost_attempt(job: Job) -> None:
         usage_record(
             team=job.team,
             kind=UsageRecord.Kind.GPU_SECONDS,
-            amount=round(job.gpus * seconds),
+            amount=round(job.gpus * job.nodes * seconds),
             source=f"job:{job.pk}:attempt:{job.attempts}",
         )
 

@@ -1,6 +1,6 @@
 """What the workers run for jobs: one attempt of a job, and the engine's periodic housekeeping."""
 
-from apps.jobs import runner, scheduler, services
+from apps.jobs import rank_runner, runner, scheduler, services
 
 
 def run_job(job_id: int, attempt: int) -> None:
@@ -14,3 +14,7 @@ def place_queued_jobs() -> int:
 
 def reap_stale_jobs() -> int:
     return services.jobs_reap_stale()
+
+
+def run_job_rank(job_id: int, attempt: int, rank: int) -> None:
+    rank_runner.run_job_rank(job_id, attempt, rank)

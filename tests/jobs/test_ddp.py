@@ -41,7 +41,7 @@ def test_a_two_gpu_job_trains_with_two_ranks_that_end_identical(world, run_tasks
     assert job.status == "succeeded", job.status_reason
     assert (job.node.name, job.gpu_indexes) == ("two-gpus", [0, 1])
     log = "\n".join(JobLogLine.objects.filter(job=job).values_list("message", flat=True))
-    assert "data-parallel training: 2 processes, gloo" in log
+    assert "data-parallel training: 2 processes on 1 node(s), gloo" in log
     digests = dict(re.findall(r"rank (\d) final weights sha256 ([0-9a-f]{64})", log))
     assert set(digests) == {"0", "1"}
     assert digests["0"] == digests["1"]

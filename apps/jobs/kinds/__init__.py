@@ -30,6 +30,7 @@ class KindHandler:
     run: Callable  # (context: JobContext) -> result links (dict)
     describe: Callable = lambda spec: ""  # a one-line summary for lists
     started_by: str = ""  # set for kinds only their own app starts (through apps.core.work): where from
+    run_rank: Callable | None = None  # (context: RankContext) -> None: a node's share of a multi-node job
 
     def check(self, spec, *, team, actor) -> dict:
         """The spec checked against the declaration, then its references against the team."""
@@ -66,9 +67,15 @@ def register_kind(
     params: Params | None = None,
     describe: Callable | None = None,
     started_by: str = "",
+    run_rank: Callable | None = None,
 ) -> None:
-    """Register (or, in tests, replace) a kind; without `params` its spec takes no parameters."""
-    KINDS[name] = KindHandler(name, params or Params(), validate, run, describe or (lambda spec: ""), started_by)
+    """Register (or, in tests, replace) a kind; without `params` its spec takes no parameters.
+
+    Only a kind with `run_rank` (what the ranks 1.. of a multi-node job run) may span nodes.
+    """
+    KINDS[name] = KindHandler(
+        name, params or Params(), validate, run, describe or (lambda spec: ""), started_by, run_rank
+    )
 
 
 def kind_handler(name: str) -> KindHandler:

@@ -14,7 +14,7 @@ from apps.datasets.selectors import version_splits
 from apps.jobs.kinds import register_kind
 from apps.jobs.kinds.evaluate import measure_in_job, measured_result
 from apps.jobs.kinds.references import DATASET, DATASET_VERSION, MODEL, model_dataset_version, ready_version, team_model
-from apps.jobs.training.distributed import train_data_parallel
+from apps.jobs.training.distributed import join_data_parallel, train_data_parallel
 from apps.jobs.training.loop import TrainConfig, TrainingState, train
 from apps.registry.architectures import build_model
 from apps.registry.evaluations import check_compatible
@@ -99,7 +99,9 @@ def _train(context, model, base, dataset_version, config: TrainConfig) -> ModelV
         f"samples) for {config.epochs} epochs" + (f", resuming after epoch {resume.epoch}" if resume else "")
     )
     hooks = {"on_step": _progress_hook(context, config), "on_epoch": _epoch_hook(context), "resume": resume}
-    if context.job.gpus > 1:  # the rank processes open these files themselves: no eviction meanwhile
+    if (
+        context.job.gpus > 1 or context.job.nodes > 1
+    ):  # the rank processes open these files themselves: no eviction meanwhile
         with held(dataset_version.artifact, base.artifact if base else ""):
             rank_config = _rank_config(arch, transforms, base, dataset_version)
             final = train_data_parallel(context, module, *splits, config, rank_config=rank_config, **hooks)
@@ -165,6 +167,19 @@ def _rank_config(arch: dict, transforms: list, base, dataset_version: DatasetVer
     }
 
 
+def run_rank(context) -> None:
+    """A further node's share of a multi-node train job: the same module, data and checkpoint as rank 0."""
+    spec = context.job.spec
+    model = Model.objects.get(pk=spec["model"])
+    dataset_version = DatasetVersion.objects.get(dataset_id=spec["dataset"], number=spec["dataset_version"])
+    base = model.versions.get(number=spec["base_version"]) if spec["base_version"] else None
+    arch, transforms = (base.spec, base.transforms) if base else (model.architecture, [])
+    config = TrainConfig(**{name: spec[name] for name in TrainConfig.__dataclass_fields__})
+    with held(dataset_version.artifact, base.artifact if base else ""):  # the rank processes open them
+        digest = join_data_parallel(context, config, _rank_config(arch, transforms, base, dataset_version))
+    context.log(f"node {context.node_name}: its first rank's final weights sha256 {digest}")
+
+
 def describe(spec: dict) -> str:
     base = f"from v{spec['base_version']}" if spec.get("base_version") else "from scratch"
     return (
@@ -174,4 +189,4 @@ def describe(spec: dict) -> str:
 
 
 def register() -> None:
-    register_kind("train", params=TRAIN_PARAMS, validate=validate, run=run, describe=describe)
+    register_kind("train", params=TRAIN_PARAMS, validate=validate, run=run, describe=describe, run_rank=run_rank)

@@ -1,8 +1,14 @@
 """The training loop: plain torch, deterministic with a seed, resumable from a checkpoint.
 
 Everything that decides the run's randomness is either derived from (seed, epoch) — the
-shuffle of each epoch — or saved in the checkpoint (torch's RNG state, for dropout), so an
-attempt resumed after epoch k produces exactly the weights an uninterrupted run would.
+shuffle of each epoch — or saved in the checkpoint (torch's CPU RNG state and, on a CUDA
+machine, every GPU's, for dropout), so an attempt resumed after epoch k draws exactly the
+numbers an uninterrupted run would. On the CPU that makes the resumed weights identical. On
+GPUs the random streams are as exact, but some CUDA kernels (atomic adds in backward passes,
+cuDNN's algorithm search) are not deterministic, so weights match bit for bit only where the
+kernels used are deterministic (torch.use_deterministic_algorithms); we do not force that,
+since it refuses or slows some layers. A checkpoint taken on a machine with another number
+of GPUs restores the CPU state only.
 The caller gets hooks: `on_step` (progress, cancellation), `on_epoch` (metrics, checkpoint).
 """
 
@@ -55,6 +61,7 @@ class TrainingState:
     optimizer: dict = field(default_factory=dict)
     scheduler: dict = field(default_factory=dict)
     rng: torch.Tensor | None = None
+    cuda_rng: list | None = None  # torch.cuda.get_rng_state_all() where CUDA is available
     best_val_accuracy: float = -1.0
     best_epoch: int = 0
     best_model: dict = field(default_factory=dict)
@@ -132,12 +139,12 @@ def evaluate_split(model: nn.Module, batches: Batches) -> tuple[float, float]:
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     with torch.inference_mode():
-        for x, y in batches:
+        for x, y in batches:  # sums stay on the device: one read back per split, not one per batch
             logits = model(x)
-            total_loss += functional.cross_entropy(logits, y, reduction="sum").item()
-            correct += int((logits.argmax(1) == y).sum())
+            total_loss = total_loss + functional.cross_entropy(logits, y, reduction="sum")
+            correct = correct + (logits.argmax(1) == y).sum()
             count += len(y)
-    return total_loss / max(count, 1), correct / max(count, 1)
+    return float(total_loss) / max(count, 1), int(correct) / max(count, 1)
 
 
 def cross_entropy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -190,13 +197,13 @@ def train(
     model.to(device)
     if resume is not None:
         model.load_state_dict(resume.model)
-    net = model if shard[1] == 1 else nn.parallel.DistributedDataParallel(model)
+    net = model if shard[1] == 1 else _data_parallel(model, device)
     optimizer, state = make_optimizer(model, config), resume or TrainingState()
     scheduler = make_scheduler(optimizer, config)
     if resume is not None:
         optimizer.load_state_dict(resume.optimizer)
         scheduler.load_state_dict(resume.scheduler)
-        torch.set_rng_state(resume.rng)
+        _restore_rng(resume)
     else:
         torch.manual_seed(config.seed)
     train_batches = Batches(train_split, config.batch_size, device)
@@ -223,6 +230,20 @@ def train(
     return state
 
 
+def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """DDP over the initialized process group; on a GPU it is told its device (this rank's only one)."""
+    if device.type == "cuda":
+        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index], output_device=device.index)
+    return nn.parallel.DistributedDataParallel(model)
+
+
+def _restore_rng(resume: TrainingState) -> None:
+    torch.set_rng_state(resume.rng)
+    saved = resume.cuda_rng
+    if saved and torch.cuda.is_available() and len(saved) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(saved)
+
+
 def _advance(state: TrainingState, model, optimizer, scheduler, epoch: int, val_accuracy) -> TrainingState:
     better = val_accuracy is not None and val_accuracy > state.best_val_accuracy
     if val_accuracy is None or better:
@@ -238,6 +259,7 @@ def _advance(state: TrainingState, model, optimizer, scheduler, epoch: int, val_
         optimizer=optimizer.state_dict(),
         scheduler=scheduler.state_dict(),
         rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         best_val_accuracy=best_accuracy,
         best_epoch=best_epoch,
         best_model=best,
