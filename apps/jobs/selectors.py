@@ -42,6 +42,13 @@ def job_for_user(user, pk) -> Job:
     return get_scoped_or_404(Job.objects.select_related("team", "submitted_by", "node"), user, pk=pk)
 
 
+def job_rank_nodes(job: Job) -> list[str]:
+    """The nodes of a multi-node job's current (or last) attempt, by rank; empty for a one-node job."""
+    if job.nodes <= 1:
+        return []
+    return list(job.ranks.order_by("rank").values_list("node__name", flat=True))
+
+
 def job_epochs(job: Job) -> QuerySet[JobEpoch]:
     return job.epochs.order_by("epoch")
 

@@ -41,6 +41,7 @@ def _job_context(request, job):
         "log": selectors.job_log_tail(job),
         "waiting": selectors.job_waiting(job),
         "result_link": selectors.job_result_link(job),
+        "rank_nodes": selectors.job_rank_nodes(job),
         "running": job.status not in TERMINAL,
         "can_write": membership_of(request.user, job.team).has_role(Role.MEMBER),
     }

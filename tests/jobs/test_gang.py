@@ -136,6 +136,17 @@ def test_a_gang_through_the_api_shows_its_ranks(api_as, world, quota, django_cap
     assert api_as(world.charlie).get(f"{JOBS}{job['id']}/").status_code == 404  # the outsider
 
 
+def test_the_job_page_names_every_node_of_a_gang(page_as, world, quota):
+    online_node("g1", gpus=1), online_node("g2", gpus=1)
+    job = _gang(world)
+    jobs_place_queued()
+
+    page = page_as(world.bob).get(f"/jobs/{job.pk}/")
+
+    assert page.status_code == 200
+    assert "nodes g1, g2" in page.content.decode()
+
+
 def test_a_rank_task_that_never_reached_the_broker_is_sent_by_the_sweep(world, quota, settings):
     online_node("g1", gpus=1), online_node("g2", gpus=1)
     job = _gang(world)
