@@ -285,7 +285,8 @@ LEPTON_HEARTBEAT_SECONDS = env_int("LEPTON_HEARTBEAT_SECONDS", 5)
 LEPTON_HEARTBEAT_THREAD = env_bool("LEPTON_HEARTBEAT_THREAD", True)
 LEPTON_PROGRESS_INTERVAL = float(env_str("LEPTON_PROGRESS_INTERVAL", "1.0"))
 LEPTON_JOB_TIME_LIMIT_SECONDS = env_int("LEPTON_JOB_TIME_LIMIT_SECONDS", 24 * 3600)
-# The ranks of a data-parallel run wait this long for each other to join (then the attempt crashes and is retried).
+# The ranks of a data-parallel run wait this long for each other: to join, and in any step (rank 0's checkpoint
+# upload between epochs included); then the attempt crashes and is retried from its checkpoint.
 LEPTON_RENDEZVOUS_SECONDS = env_int("LEPTON_RENDEZVOUS_SECONDS", 300)
 
 # --- Nodes ----------------------------------------------------------------------------------

@@ -145,6 +145,7 @@ def test_killing_one_ranks_agent_requeues_the_whole_job_which_resumes_on_the_sur
     finally:
         for agent in agents.values():
             stop(agent)
+    print(f"gang after a lost rank: {state[:2]}, ranks {_rank_nodes(env, job)}")  # shown with -rP
     assert state[0] == "succeeded", state
     assert state[1] >= 2, state
     assert set(_rank_nodes(env, job).values()) == {survivor, "n3"}

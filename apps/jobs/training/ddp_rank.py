@@ -60,12 +60,13 @@ def connect(host: str, port: int, timeout_seconds: float) -> dist.TCPStore:
     return dist.TCPStore(host, port, is_master=False, timeout=timedelta(seconds=timeout_seconds))
 
 
-def join(store, *, backend: str, rank: int, world: int, device: torch.device) -> None:
+def join(store, *, backend: str, rank: int, world: int, device: torch.device, timeout_seconds: float) -> None:
     """Join the run's process group on `device` (its own GPU when there is one, set before NCCL starts)."""
     if device.type == "cuda":
         torch.cuda.set_device(device)  # NCCL binds this process's communicator to its current device
     store.add(JOINED, 1)  # rank 0 waits for every rank here, watching its lease meanwhile
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world)
+    timeout = timedelta(seconds=timeout_seconds)  # as rank 0's (apps.jobs.training.distributed)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
 
 
 def run(config: dict, *, on_step: Callable[[int, float], None] = lambda epoch, fraction: None) -> dict:
@@ -78,7 +79,14 @@ def run(config: dict, *, on_step: Callable[[int, float], None] = lambda epoch, f
     if config.get("checkpoint"):
         resume = TrainingState.from_checkpoint(torch.load(config["checkpoint"], map_location="cpu", weights_only=True))
     try:
-        join(store, backend=config["backend"], rank=rank, world=world, device=device)
+        join(
+            store,
+            backend=config["backend"],
+            rank=rank,
+            world=world,
+            device=device,
+            timeout_seconds=config["timeout_seconds"],
+        )
         train(
             model,
             train_split,

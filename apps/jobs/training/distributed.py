@@ -111,7 +111,9 @@ def train_data_parallel(
             _wait_for_ranks(context, store, world, ranks, timeout)
             if context.device.type == "cuda":
                 torch.cuda.set_device(context.device)
-            dist.init_process_group(backend, store=store, rank=0, world_size=world)
+            # A bounded collective timeout: a rank cut off without a reset (a partitioned node) would
+            # otherwise hold this worker for torch's default 30 minutes after the reaper requeued the job.
+            dist.init_process_group(backend, store=store, rank=0, world_size=world, timeout=timedelta(seconds=timeout))
             final = train(
                 module,
                 train_split,
