@@ -33,12 +33,12 @@ def quota(world):
 
 
 def _gang(world, *, nodes=2, gpus=1, team=None, capture=None) -> Job:
-    submit = lambda: job_submit(actor=world.bob, team=team or world.acme, kind="train", spec={}, gpus=gpus, nodes=nodes)  # noqa: E731
-    if capture is None:
-        return submit()
-    with capture(execute=True):
-        job = submit()
-    job.refresh_from_db()
+    """Submit a gang; with `capture`, also run a pass and its on-commit dispatch."""
+    job = job_submit(actor=world.bob, team=team or world.acme, kind="train", spec={}, gpus=gpus, nodes=nodes)
+    if capture is not None:
+        with capture(execute=True):
+            jobs_place_queued()
+        job.refresh_from_db()
     return job
 
 
@@ -124,10 +124,9 @@ def test_more_nodes_than_could_ever_hold_the_gpus_answers_400_naming_nodes(api_a
 def test_a_gang_through_the_api_shows_its_ranks(api_as, world, quota, django_capture_on_commit_callbacks):
     online_node("g1", gpus=1), online_node("g2", gpus=1)
     client = api_as(world.bob)
+    response = client.post(JOBS, {"team": "acme", "kind": "train", "spec": {}, "gpus": 1, "nodes": 2}, format="json")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            JOBS, {"team": "acme", "kind": "train", "spec": {}, "gpus": 1, "nodes": 2}, format="json"
-        )
+        jobs_place_queued()
 
     assert response.status_code == 201
     job = client.get(f"{JOBS}{response.json()['id']}/").json()
@@ -169,6 +168,7 @@ def test_a_lost_rank_node_requeues_the_whole_gang_and_frees_every_gpu(world, quo
     Node.objects.filter(pk=rank1.node_id).update(status=Node.Status.OFFLINE)
 
     assert jobs_reap_stale() >= 1
+    jobs_place_queued()  # the pass the reaper asked for
 
     job.refresh_from_db()
     assert job.status == "queued"  # and it stays so: one node is left for a job that needs two
@@ -189,6 +189,7 @@ def test_a_silent_rank_requeues_the_whole_gang(world, quota, settings):
         (job.pk, f"no sign of life from rank 1 for {settings.LEPTON_JOB_STALE_SECONDS} s")
     ]
     jobs_reap_stale()
+    jobs_place_queued()  # the pass the reaper asked for
 
     job.refresh_from_db()
     assert job.attempts == 2  # requeued and placed again at once, both nodes being there

@@ -1,4 +1,8 @@
-"""Concurrent gang placements never split a gang or give a GPU twice: real threads, separate connections, PostgreSQL."""
+"""Concurrent gang placements never split a gang or give a GPU twice: real threads, separate connections, PostgreSQL.
+
+The placers race without the placement pass's turn-taking lock, so only the quota row lock and
+the unique lease keep the guarantee.
+"""
 
 import threading
 
@@ -7,6 +11,7 @@ from django.db import connection, connections
 from django.db.models import Count
 
 from apps.accounts.models import TeamQuota
+from apps.jobs.gang import place_gang
 from apps.jobs.kinds import KINDS, register_kind
 from apps.jobs.models import GpuLease, Job, JobRank
 from apps.jobs.services import job_submit
@@ -39,7 +44,8 @@ def test_gangs_of_two_teams_submitted_at_once_never_split_or_share_a_gpu(world):
     def submit(actor, team):
         try:
             start.wait()
-            job_submit(actor=actor, team=team, kind="train", spec={}, gpus=1, nodes=2)
+            job = job_submit(actor=actor, team=team, kind="train", spec={}, gpus=1, nodes=2)
+            place_gang(job)  # straight to the gang placer: no pass's turn-taking lock in between
         except Exception as error:
             errors.append(error)
         finally:
