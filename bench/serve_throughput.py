@@ -22,8 +22,11 @@ second), p50 and p99 latency; then the ratios production/runserver and predict/n
 the goals (no failed connection on the production server, production/runserver >= 1.5,
 predict >= 0.8x the no-op on production). A full run exits 1 when a goal is missed.
 
-The load generator runs on the same cores as the servers: threads that spend their time in
-socket calls (the GIL is released there), so it takes what it needs and leaves the rest.
+The load generator runs on the same cores as the servers. By default it is wrk (Debian's
+package, C: each slice is `wrk -t2 -c<clients>` with a Lua script for the method, body and token;
+socket errors and timeouts count as failed connections), which needs a fraction of the CPU that
+Python clients need, so the servers get the cores; `--load python` (the fallback without wrk) runs
+the clients as threads of this process (http.client, socket calls release the GIL).
 
 The table also gives the CPU time the server's processes used and the requests answered per
 CPU second: on a machine that other work keeps busy, throughput follows the share of the cores
@@ -40,6 +43,7 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,9 +70,23 @@ class Tally:
     non_200: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     server_cpu_seconds: float = 0.0  # what the server's processes used meanwhile
+    counted: int = 0  # answers counted by wrk (which reports percentiles, not each latency)
+    slice_percentiles: list[tuple[float, float]] = field(default_factory=list)  # wrk: (p50, p99) per slice
+
+    @property
+    def answered(self) -> int:
+        return len(self.latencies_ms) + self.counted
+
+    def percentile(self, q: float) -> float:
+        if self.slice_percentiles:  # wrk slices: the median slice's p50, the worst slice's p99
+            values = sorted(p50 if q == 0.5 else p99 for p50, p99 in self.slice_percentiles)
+            return values[len(values) // 2] if q == 0.5 else values[-1]
+        return _percentile(self.latencies_ms, q)
 
     def merge(self, other: "Tally") -> None:
         self.latencies_ms += other.latencies_ms
+        self.counted += other.counted
+        self.slice_percentiles += other.slice_percentiles
         self.failed_connections += other.failed_connections
         self.non_200 += other.non_200
         self.server_cpu_seconds += other.server_cpu_seconds
@@ -255,6 +273,49 @@ def _load(port: int, endpoint: Endpoint, clients: int, seconds: float) -> tuple[
     return merged, elapsed
 
 
+WRK_SCRIPT = """
+wrk.method = os.getenv("BENCH_METHOD")
+local body = os.getenv("BENCH_BODY")
+if body ~= "" then wrk.body = body end
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+if body ~= "" then wrk.headers["Content-Type"] = "application/json" end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %d %d %.3f %.3f\\n", summary.requests, e.connect, e.read, e.write,
+    e.timeout, e.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def _load_wrk(port: int, endpoint: Endpoint, clients: int, seconds: float) -> tuple[Tally, float]:
+    """The same load from wrk (C, two threads, `clients` kept-alive connections): a load generator that
+    needs a fraction of the CPU Python threads need, so the servers get the cores."""
+    script = Path(tempfile.gettempdir()) / "lepton-bench-wrk.lua"
+    script.write_text(WRK_SCRIPT)
+    env = {
+        **os.environ,
+        "BENCH_METHOD": endpoint.method,
+        "BENCH_BODY": (endpoint.body or b"").decode(),
+        "BENCH_AUTH": endpoint.headers["Authorization"],
+    }
+    duration = max(1, round(seconds))
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--timeout", "5s", "-s", str(script)]
+    done = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{endpoint.path}"], env=env, capture_output=True, text=True, timeout=60
+    )
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {done.stdout[-1000:]} {done.stderr[-1000:]}")
+    requests, connect, read, write, timeout, status, p50, p99 = line.split()[1:]
+    tally = Tally(
+        failed_connections=int(connect) + int(read) + int(write) + int(timeout),
+        non_200=int(status),
+        counted=int(requests),
+        slice_percentiles=[(float(p50), float(p99))],
+    )
+    return tally, float(duration)
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) used so far by `pid` and the processes below it (Linux /proc)."""
     from apps.core.processes import descendants
@@ -290,6 +351,7 @@ def _measure(args, env: dict, token: str, deployment: int) -> dict[tuple[str, st
         ),
     ]
     ports = {name: _free_port() for name in SERVERS}
+    load = _load_wrk if args.load == "wrk" else _load
     servers = {}
     try:
         for name, port in ports.items():
@@ -307,7 +369,7 @@ def _measure(args, env: dict, token: str, deployment: int) -> dict[tuple[str, st
             for endpoint in endpoints:
                 for name, port in ports.items():
                     cpu = _cpu_seconds(servers[name].pid)
-                    tally, elapsed = _load(port, endpoint, args.clients, args.seconds / args.rounds)
+                    tally, elapsed = load(port, endpoint, args.clients, args.seconds / args.rounds)
                     tally.server_cpu_seconds = _cpu_seconds(servers[name].pid) - cpu
                     total, seconds = results[name, endpoint.label]
                     total.merge(tally)
@@ -323,7 +385,8 @@ def _report(args, results) -> list[str]:
     """Print the table and the goals; return the goals missed."""
     print(
         f"\n{args.clients} kept-alive clients, {args.seconds:g} s per server and endpoint in {args.rounds} slices "
-        f"taken in turn; {args.workers} production workers; {os.cpu_count()} cores shared with the load generator"
+        f"taken in turn; {args.workers} production workers; {os.cpu_count()} cores shared with the load generator "
+        f"({args.load})"
     )
     print(
         f"{'server':<11}{'endpoint':<9}{'requests':>9}{'failed conn':>12}{'non-200':>8}{'200/s':>8}"
@@ -331,12 +394,12 @@ def _report(args, results) -> list[str]:
     )
     throughput = {}
     for (server, endpoint), (tally, elapsed) in results.items():
-        answered = len(tally.latencies_ms)
+        answered = tally.answered
         throughput[server, endpoint] = (answered - tally.non_200) / elapsed  # a 500 is not throughput
         print(
             f"{server:<11}{endpoint:<9}{answered:>9}{tally.failed_connections:>12}{tally.non_200:>8}"
-            f"{throughput[server, endpoint]:>8.0f}{_percentile(tally.latencies_ms, 0.5):>8.1f}"
-            f"{_percentile(tally.latencies_ms, 0.99):>8.1f}{tally.server_cpu_seconds:>13.1f}"
+            f"{throughput[server, endpoint]:>8.0f}{tally.percentile(0.5):>8.1f}"
+            f"{tally.percentile(0.99):>8.1f}{tally.server_cpu_seconds:>13.1f}"
             f"{answered / max(tally.server_cpu_seconds, 1e-9):>10.0f}"
         )
     for (server, endpoint), (tally, _) in results.items():
@@ -366,6 +429,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=8, help="slices per server and endpoint, taken in turn")
     parser.add_argument("--workers", type=int, default=None, help="production web workers (default: one per core)")
+    parser.add_argument(
+        "--load",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="the load generator: wrk (Debian's package; the default when installed) or Python threads",
+    )
     parser.add_argument("--smoke", action="store_true", help="CI's quick run (see the docstring)")
     args = parser.parse_args()
     if args.smoke:  # smoke sizes replace the defaults only; flags given still win
@@ -386,9 +455,9 @@ def main() -> None:
         failed = sum(results["production", e][0].failed_connections for e in ("no-op", "predict"))
         assert failed == 0, f"the production server failed {failed} connections"
         for (server, endpoint), (tally, _) in results.items():
-            assert tally.latencies_ms, f"{server} {endpoint}: no request was answered"
+            assert tally.answered, f"{server} {endpoint}: no request was answered"
             if server == "production":
-                assert tally.non_200 == 0, f"{server} {endpoint}: answers other than 200: {tally.statuses}"
+                assert tally.non_200 == 0, f"{server} {endpoint}: {tally.non_200} answers other than 200"
     elif missed:
         sys.exit(f"goals missed: {', '.join(missed)}")
 

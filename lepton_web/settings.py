@@ -306,6 +306,8 @@ LEPTON_FAKE_GPUS = env_int("LEPTON_FAKE_GPUS", 0)  # test-only: a node agent rep
 LEPTON_DEPLOYMENT_CACHE_SIZE = env_int("LEPTON_DEPLOYMENT_CACHE_SIZE", 8)  # modules kept loaded per process
 LEPTON_PREDICT_MAX_BATCH = env_int("LEPTON_PREDICT_MAX_BATCH", 256)  # samples in one predict request
 LEPTON_PREDICT_RATE = env_str("LEPTON_PREDICT_RATE", "6000/minute")  # per deployment key, API token or user
+# Predict statistics are counted in each web process and written at most this often (seconds).
+LEPTON_STATS_FLUSH_SECONDS = float(env_str("LEPTON_STATS_FLUSH_SECONDS", "1.0"))
 LEPTON_DEPLOYMENT_STATS_DAYS = env_int("LEPTON_DEPLOYMENT_STATS_DAYS", 30)  # request statistics kept this long
 
 LEPTON_INGEST_LIMITS = {

@@ -47,8 +47,9 @@ def _media_in_tmp(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _passes_at_once(settings):
-    """Placement passes run inline in tests (run_tasks): no pacing between them."""
+    """Placement passes run inline in tests (run_tasks): no pacing between them; likewise statistics."""
     settings.LEPTON_SCHEDULER_MIN_INTERVAL = 0
+    settings.LEPTON_STATS_FLUSH_SECONDS = 0  # predict statistics written with each request
 
 
 @pytest.fixture(autouse=True)

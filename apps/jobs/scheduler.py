@@ -42,7 +42,7 @@ from apps.accounts.plans import quota_ensure
 from apps.accounts.quotas import LiveUsage, teams_usage
 from apps.core.queue import enqueue, enqueue_many
 from apps.jobs.gang import gang_rank_load, place_gang
-from apps.jobs.models import GpuLease, Job, JobStatus, SchedulerState
+from apps.jobs.models import GpuLease, Job, JobRank, JobStatus, SchedulerState
 from apps.jobs.transitions import HOLDING
 from apps.nodes.models import Gpu, Node
 from apps.nodes.services import placeable_nodes
@@ -74,6 +74,12 @@ def node_load(node_ids: list[int]):
     holding = Job.objects.filter(node_id__in=node_ids, status__in=HOLDING).order_by("pk")
     for job in holding.only("pk", "team_id", "kind", "status", "gpu_indexes", "node_id"):
         loads[job.node_id].jobs.append(NodeJob(job.pk, job.team_id, job.kind, job.status, tuple(job.gpu_indexes)))
+    ranks = JobRank.objects.filter(
+        node_id__in=node_ids, rank__gt=0, job__status__in=HOLDING, attempt=F("job__attempts")
+    ).select_related("job")
+    for rank in ranks.only("node_id", "gpu_indexes", "job__id", "job__team_id", "job__kind", "job__status"):
+        job = rank.job  # a gang's share on this node: its rank 1.. holds a slot and GPUs here too
+        loads[rank.node_id].jobs.append(NodeJob(job.pk, job.team_id, job.kind, job.status, tuple(rank.gpu_indexes)))
     return loads
 
 

@@ -195,3 +195,17 @@ def test_a_silent_rank_requeues_the_whole_gang(world, quota, settings):
     assert job.attempts == 2  # requeued and placed again at once, both nodes being there
     assert job.status == "scheduled"
     assert set(JobRank.objects.filter(job=job).values_list("attempt", flat=True)) == {2}
+
+
+def test_the_nodes_page_counts_a_gangs_share_on_every_node(page_as, world, quota):
+    from apps.jobs.scheduler import node_load
+    from apps.nodes.models import Node
+
+    online_node("g1", gpus=1), online_node("g2", gpus=1)
+    job = _gang(world)
+    jobs_place_queued()
+
+    loads = node_load(list(Node.objects.filter(name__in=["g1", "g2"]).values_list("pk", flat=True)))
+    held = {Node.objects.get(pk=pk).name: [(j.job_id, j.gpu_indexes) for j in load.jobs] for pk, load in loads.items()}
+    assert held == {"g1": [(job.pk, (0,))], "g2": [(job.pk, (0,))]}
+    assert page_as(world.bob).get("/nodes/").status_code == 200
