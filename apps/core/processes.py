@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# A node agent's workers get this long to finish their current task after SIGTERM; whatever
+# starts an agent (runlocal, serve) waits longer than this for it.
+AGENT_STOP_SECONDS = 25
 
 
 def descendants(pid: int) -> list[int]:

@@ -12,9 +12,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.core.processes import run_together
+from apps.core.processes import AGENT_STOP_SECONDS, run_together
 from apps.core.webserver import gunicorn_command
-from apps.nodes.management.commands.node_agent import STOP_SECONDS
 
 # A laptop: two web workers are plenty for one person, and each one loads torch.
 LOCAL_WEB_WORKERS = 2
@@ -32,7 +31,7 @@ class Command(BaseCommand):
         commands = {"web": web, "node": [sys.executable, "manage.py", "node_agent", "--name", "local"]}
         self.stdout.write(self.style.SUCCESS(f"Lepton is starting on http://{addrport}/ (Ctrl-C stops it)"))
         self.stdout.flush()
-        ended = run_together(commands, stop_seconds=STOP_SECONDS + 20)  # the agent waits for its clusters
+        ended = run_together(commands, stop_seconds=AGENT_STOP_SECONDS + 20)  # the agent waits for its clusters
         if ended:
             self.stderr.write(f"{', '.join(ended)} exited unexpectedly; stopped the rest.")
             sys.exit(1)

@@ -16,9 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.processes import run_together
+from apps.core.processes import AGENT_STOP_SECONDS, run_together
 from apps.core.webserver import gunicorn_command, require_collected_static
-from apps.nodes.management.commands.node_agent import STOP_SECONDS
 
 
 class Command(BaseCommand):
@@ -48,7 +47,7 @@ class Command(BaseCommand):
         started = f"Lepton is serving on http://{bind}/ with {workers} web workers (SIGTERM or Ctrl-C stops it)"
         self.stdout.write(self.style.SUCCESS(started))
         self.stdout.flush()
-        ended = run_together(commands, stop_seconds=STOP_SECONDS + 20)
+        ended = run_together(commands, stop_seconds=AGENT_STOP_SECONDS + 20)
         if ended:
             self.stderr.write(f"{', '.join(ended)} exited unexpectedly; stopped the rest.")
             sys.exit(1)

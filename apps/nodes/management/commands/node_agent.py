@@ -20,14 +20,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from apps.core.processes import kill_tree
+from apps.core.processes import AGENT_STOP_SECONDS, kill_tree
 from apps.core.reconnect import TRANSIENT, retry_on_disconnect
 from apps.nodes.inventory import host_facts, read_gpus
 from apps.nodes.services import node_heartbeat, node_register, node_stopped
 from apps.nodes.signals import node_alive
 
-# Workers get this long to finish their current task after SIGTERM (runlocal waits longer for the agent).
-STOP_SECONDS = 25
+STOP_SECONDS = AGENT_STOP_SECONDS  # workers' time to finish their current task after SIGTERM
 
 
 class Command(BaseCommand):
