@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
@@ -77,9 +78,14 @@ def store_upload(uploaded, name: str) -> str:
 
 def _upload_to_bucket(local: Path, name: str) -> None:
     """boto3's managed upload of a file on disk: multipart past the part size, each part read from
-    the file as it is sent (its file-object upload would hold several parts in memory)."""
+    the file as it is sent (its file-object upload would hold several parts in memory). Another
+    kind of storage gets the file through its own `save`."""
     if default_storage.exists(name):
         raise FileExistsError(name)
+    if not hasattr(default_storage, "transfer_config"):  # not S3 (e.g. an in-memory storage in tests)
+        with local.open("rb") as handle:
+            default_storage.save(name, File(handle))
+        return
     default_storage.bucket.upload_file(str(local), name, Config=default_storage.transfer_config)
 
 
