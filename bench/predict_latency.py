@@ -200,6 +200,7 @@ def main() -> None:
             for _ in range(args.requests):
                 http_ms.append(over_http())
                 direct_ms.append(direct())
+            time.sleep(2.5)  # each web process writes its counts within LEPTON_STATS_FLUSH_SECONDS (1 s)
             recorded = requests.get(
                 f"http://127.0.0.1:{port}/api/v1/deployments/{deployment.pk}/stats/?minutes=60",
                 headers=headers,

@@ -123,11 +123,13 @@ def job_run(user, team, model, version, config) -> tuple[float, dict]:
     from apps.datasets.selectors import version_splits
     from apps.jobs import runner
     from apps.jobs.models import JobEpoch
+    from apps.jobs.scheduler import jobs_place_queued
     from apps.jobs.services import job_submit
     from apps.registry.weights import load_weights
 
     spec = {"model": model.pk, "dataset": version.dataset_id, "schedule": "constant", **config}
-    job = job_submit(actor=user, team=team, kind="train", spec=spec)  # outside a transaction: placed at once
+    job = job_submit(actor=user, team=team, kind="train", spec=spec)  # it asks for a pass: run it here
+    jobs_place_queued()
     job.refresh_from_db()
     runner.run_job(job.pk, job.attempts)
     job.refresh_from_db()
